@@ -1,0 +1,83 @@
+"""Developer sessions: ``nox -s tests`` (3.11 and 3.13), ``demo``, ``lint``, ``bench``, ``docs``."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+# pyenv keeps extra interpreters outside PATH unless they are activated: make them findable.
+_extra = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin")))
+if _extra:
+    os.environ["PATH"] = os.pathsep.join([*_extra, os.environ.get("PATH", "")])
+
+PYTHONS = ["3.11", "3.13"]
+
+
+def _can_run_cluster() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _slurm_up(session: nox.Session) -> None:
+    """Bring the single-node SLURM cluster up (idempotent); only possible as root on Linux."""
+    if os.environ.get("HYDRAFLOW_NO_CLUSTER"):
+        session.log("HYDRAFLOW_NO_CLUSTER set: not starting SLURM (cluster tests will skip, or fail under CI)")
+        return
+    if not _can_run_cluster():
+        session.log("not root on Linux: not starting SLURM (cluster tests will skip, or fail under CI)")
+        return
+    session.run("bash", str(ROOT / "tests" / "cluster" / "slurm_up.sh"), external=True)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite against a real MLflow store and a real single-node SLURM cluster."""
+    session.install(".[test]")
+    _slurm_up(session)
+    session.run("pytest", *(session.posargs or ["-q"]), env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """Run the example sweep end to end (local launcher, sqlite MLflow store)."""
+    session.install(".[demo]")
+    workdir = ROOT / "examples" / "demo"
+    session.chdir(str(workdir))
+    session.run("python", "run_demo.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Ruff (lint + format check) and mypy."""
+    session.install(".[lint,test]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Side-by-side benchmarks against the anchors; prints tables with ratios."""
+    session.install(".[test]")
+    names = session.posargs or sorted(p.stem for p in (ROOT / "benchmarks").glob("bench_*.py"))
+    for name in names:
+        session.run("python", str(ROOT / "benchmarks" / f"{Path(name).stem}.py"))
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site in strict mode (broken links fail)."""
+    session.install(".[docs]")
+    site = ROOT / "site"
+    if site.exists():
+        shutil.rmtree(site)
+    session.run("mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"))

@@ -1,0 +1,84 @@
+"""Shared test fixtures.
+
+Markers:
+- ``slurm``: needs the single-node SLURM cluster (``tests/cluster/slurm_up.sh``, started by ``nox -s tests``).
+  Without a reachable cluster such a test is skipped on a developer machine and **fails** when ``CI`` is set.
+- ``torque``: needs the Torque-style ``qsub``/``qstat``/``qdel`` wrappers of slurm-wlm-torque over that cluster.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def _slurm_problem() -> str | None:
+    """Why the SLURM cluster cannot be used, or None when it can."""
+    for tool in ("sbatch", "sinfo", "sacct", "scontrol"):
+        if shutil.which(tool) is None:
+            return f"{tool} not on PATH"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"sinfo failed: {exc}"
+    states = out.stdout.split()
+    if out.returncode != 0 or not any(s.rstrip("*~#") in {"idle", "mixed", "allocated"} for s in states):
+        return f"no usable SLURM node (sinfo rc={out.returncode}: {out.stdout.strip()} {out.stderr.strip()})"
+    acct = subprocess.run(["sacct", "-n", "-X", "-S", "now"], capture_output=True, text=True, check=False, timeout=20)
+    if acct.returncode != 0:
+        return f"sacct does not work (accounting down?): {acct.stderr.strip()}"
+    return None
+
+
+@functools.cache
+def _torque_problem() -> str | None:
+    for tool in ("qsub", "qstat", "qdel"):
+        if shutil.which(tool) is None:
+            return f"{tool} not on PATH (install slurm-wlm-torque)"
+    return _slurm_problem()
+
+
+def _require(problem: str | None, what: str) -> None:
+    if problem is None:
+        return
+    msg = f"{what} unavailable: {problem}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{msg} (CI is set: cluster tests must run, start it with tests/cluster/slurm_up.sh)")
+    pytest.skip(msg)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("slurm"):
+        _require(_slurm_problem(), "SLURM cluster")
+    if item.get_closest_marker("torque"):
+        _require(_torque_problem(), "Torque commands over SLURM")
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def run_python(tmp_path: Path):
+    """Run ``python ARGS...`` as a real subprocess in ``tmp_path``; returns the CompletedProcess."""
+
+    def _run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1", **(env or {})}
+        proc = subprocess.run([sys.executable, *args], cwd=cwd or tmp_path, env=full_env, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            pytest.fail(f"python {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        return proc
+
+    return _run
