@@ -1,0 +1,74 @@
+"""Repository-level invariants: CI runs the README's test command, the plugin namespace stays cheap and open."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("mlflow", "submitit", "pyarrow", "pandas", "polars")
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    quick = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", quick, re.DOTALL)
+    assert block, "README quick start has no bash block"
+    return [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_readme_quick_start_is_two_commands() -> None:
+    commands = _readme_commands()
+    assert len(commands) == 2, commands
+    assert commands[0].endswith("nox -s demo")
+    assert commands[1].endswith("nox -s tests")
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    test_command = _readme_commands()[1]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test_command in ci_lines
+
+
+def test_hydra_plugins_is_a_namespace_package() -> None:
+    assert not (ROOT / "hydra_plugins" / "__init__.py").exists()
+
+
+def test_plugin_modules_have_no_heavy_top_level_imports() -> None:
+    offenders = []
+    for path in (ROOT / "hydra_plugins").rglob("*.py"):
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            if re.match(rf"^(import|from) ({'|'.join(HEAVY)})\b", line):
+                offenders.append(f"{path.relative_to(ROOT)}:{lineno}: {line}")
+    assert not offenders, offenders
+
+
+def test_plugin_scan_imports_nothing_heavy() -> None:
+    """Import every plugin module the way Hydra's scan does and check no heavy library got loaded."""
+    code = (
+        "import sys, importlib, pkgutil\n"
+        "import hydra_plugins\n"
+        "for m in pkgutil.walk_packages(hydra_plugins.__path__, 'hydra_plugins.'):\n"
+        "    if m.name.split('.')[1].startswith('hydraflow'):\n"
+        "        importlib.import_module(m.name)\n"
+        f"print(sorted(h for h in {HEAVY!r} if h in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_import_hydraflow_is_light() -> None:
+    code = f"import sys, hydraflow, hydraflow.sweep\nprint(sorted(h for h in {HEAVY + ('hydra',)!r} if h in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_docs_nav_pages_exist() -> None:
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    pages = [next(iter(item.values())) for item in config["nav"]]
+    missing = [p for p in pages if not (ROOT / "docs" / p).is_file()]
+    assert not missing, f"pages listed in mkdocs.yml nav but missing from docs/: {missing}"
