@@ -5,6 +5,9 @@ Each sub-command keeps its heavy imports inside its function so that ``hydraflow
 
 from __future__ import annotations
 
+from pathlib import Path  # noqa: TC003 - typer reads the annotations at runtime
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -24,3 +27,85 @@ def _root() -> None:
 def main() -> None:
     """Entry point of the ``hydraflow`` console script."""
     app()
+
+
+# ---------------------------------------------------------------------------------------------- job files
+# `hydraflow run` / `hydraflow show`: the jobs of hydraflow.yaml (hydraflow.jobs is imported inside commands).
+
+_FILE_HELP = "Job file (default: hydraflow.yaml or .hydraflow.yaml in the current directory or a parent)."
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command("run")
+def run_command(  # noqa: PLR0917 - typer maps parameters to options
+    jobs: Annotated[
+        list[str] | None, typer.Argument(help="Jobs to run (with what they need); default: all.")
+    ] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help=_FILE_HELP)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Print every job, run nothing.")] = False,
+    submit: Annotated[
+        bool, typer.Option("--submit", help="Send run jobs to SLURM (same as --launcher slurm).")
+    ] = False,
+    launcher: Annotated[
+        str | None, typer.Option("--launcher", "-l", help="Launcher of run jobs: local, slurm or pbs.")
+    ] = None,
+    add: Annotated[
+        list[str] | None,
+        typer.Option("--add", "-a", help="Extra Hydra setting for every set (key=value); repeatable."),
+    ] = None,
+) -> None:
+    """Run jobs of hydraflow.yaml, each set as one Hydra multirun, in the order their `needs` give."""
+    from hydraflow.jobs import JobFileError, describe_plan, load_job_file, plan, run_plan, summarize
+
+    if submit and launcher not in (None, "slurm"):
+        raise _fail(f"--submit sends jobs to SLURM; it cannot be combined with --launcher {launcher}")
+    try:
+        job_file = load_job_file(file)
+        steps = plan(job_file, jobs or [], launcher="slurm" if submit else launcher, extra=add or [])
+    except (JobFileError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if dry_run:
+        describe_plan(steps)
+        return
+    results = run_plan(job_file, steps)
+    code = summarize(results)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("show")
+def show_command(
+    job: Annotated[
+        str | None, typer.Argument(help="A job to show in detail; default: a table of all jobs.")
+    ] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help=_FILE_HELP)] = None,
+) -> None:
+    """Show the jobs of hydraflow.yaml: commands, needs, sets and how many jobs each set expands to."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from hydraflow.jobs import JobFileError, describe_job, load_job_file, plan
+
+    try:
+        job_file = load_job_file(file)
+        steps_by_job = plan(job_file, [job] if job else [])
+    except (JobFileError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(Text(str(job_file.path), style="bold"))
+    if job is None:
+        table = Table("job", "kind", "command", "needs", "sets", "jobs")
+        for j, steps in steps_by_job:
+            count = sum(step.sweep().count for step in steps)
+            cells = (j.name, j.kind, j.command, ", ".join(j.needs), str(len(steps)), str(count))
+            table.add_row(*(Text(cell) for cell in cells))
+        console.print(table)
+        return
+    for j, steps in steps_by_job:
+        if j.name == job:
+            describe_job(j, steps, typer.echo)

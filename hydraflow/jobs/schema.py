@@ -1,0 +1,380 @@
+"""The ``hydraflow.yaml`` schema: typed jobs and sets, built from YAML nodes so every error names its line.
+
+``yaml.safe_load`` forgets where things were written, so the file is *composed* (``yaml.compose`` with the
+safe loader) and the node tree is walked by hand: each node carries its start mark, and every error says
+which key, which job, which set and which line.
+
+```yaml
+jobs:
+  train:
+    run: python train.py           # or  call: pkg.module.func   or  submit: ./submit.sh
+    add: hydra.launcher.n_jobs=2   # Hydra settings for every set (a set's own ``add`` wins key by key)
+    needs: [prepare]               # jobs that must succeed first
+    sets:
+      - each: model=small,large lr=1:3   # a cartesian grid in the extended sweep syntax
+        all: seed=0                      # overrides applied to every job of the set
+```
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+Kind = Literal["run", "call", "submit"]
+
+JOB_KINDS: tuple[Kind, ...] = ("run", "call", "submit")
+TOP_KEYS = ("jobs",)
+JOB_KEYS = ("run", "call", "submit", "add", "needs", "sets")
+SET_KEYS = ("each", "all", "add")
+# Older spellings accepted as aliases of the current keys.
+JOB_ALIASES = {"steps": "sets"}
+SET_ALIASES = {"batch": "each", "args": "all"}
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_CALL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*[.:][A-Za-z_][A-Za-z0-9_]*$")
+
+
+class JobFileError(ValueError):
+    """A problem in a job file, with the file and the 1-based line (and column) where it was found."""
+
+    def __init__(
+        self, message: str, path: Path | str | None = None, line: int | None = None, column: int | None = None
+    ) -> None:
+        """Keep the parts; ``str(error)`` is ``path:line:column: message``."""
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        """``path:line:column: message`` (the parts that are known)."""
+        if self.path is None:
+            return self.message
+        where = str(self.path)
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class JobSet:
+    """One parameter set of a job: a grid (``each``), fixed overrides (``all``), Hydra settings (``add``)."""
+
+    each: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    add: tuple[str, ...] = ()
+    line: int | None = None
+
+    @property
+    def overrides(self) -> list[str]:
+        """The sweep arguments of this set: ``each`` then ``all``."""
+        return [*self.each, *self.all]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One named job of ``hydraflow.yaml``."""
+
+    name: str
+    kind: Kind
+    target: tuple[str, ...]
+    """``run``/``submit``: the command as an argument list; ``call``: one element, ``module.func``."""
+    add: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    sets: tuple[JobSet, ...] = ()
+    line: int | None = None
+    needs_lines: tuple[int | None, ...] = ()
+
+    @property
+    def command(self) -> str:
+        """The ``run``/``submit`` command or the ``call`` target, as written for display."""
+        return self.target[0] if self.kind == "call" else shlex.join(self.target)
+
+    def merged_add(self, job_set: JobSet) -> list[str]:
+        """The job-level ``add`` merged with the set's ``add`` by key; the set wins."""
+        return merge_settings(self.add, job_set.add)
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """A parsed job file: its jobs in file order and the project directory (the file's directory)."""
+
+    path: Path
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        """The project directory: commands run here and ``call`` targets are imported from here."""
+        return self.path.parent
+
+    def __getitem__(self, name: str) -> Job:
+        """The job called ``name``; a clear error (with a close match) when there is none."""
+        try:
+            return self.jobs[name]
+        except KeyError:
+            raise JobFileError(_unknown("job", name, self.jobs), self.path) from None
+
+
+def setting_key(item: str) -> str:
+    """The key of a ``key=value`` setting without ``+``/``++``/``~`` prefixes (``+a.b=1`` -> ``a.b``)."""
+    key = item.split("=", 1)[0].strip()
+    return key.lstrip("+~")
+
+
+def merge_settings(base: tuple[str, ...] | list[str], extra: tuple[str, ...] | list[str]) -> list[str]:
+    """Merge two lists of ``key=value`` settings by key; ``extra`` wins and keeps ``base``'s order.
+
+    >>> merge_settings(["hydra.launcher.n_jobs=2", "x=1"], ["hydra.launcher.n_jobs=4", "y=2"])
+    ['hydra.launcher.n_jobs=4', 'x=1', 'y=2']
+    """
+    merged: dict[str, str] = {}
+    for item in (*base, *extra):
+        merged[setting_key(item)] = item  # re-assigning a key keeps its first position
+    return list(merged.values())
+
+
+def _unknown(what: str, name: str, known: object) -> str:
+    names = list(known)  # type: ignore[call-overload]
+    msg = f"unknown {what} {name!r}"
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        msg += f" (did you mean {close[0]!r}?)"
+    elif names:
+        msg += f" (known: {', '.join(names)})"
+    return msg
+
+
+class _Reader:
+    """Walks the composed node tree, turning it into :class:`Job` objects with line-numbered errors."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, message: str, node: yaml.Node | None) -> JobFileError:
+        if node is None:
+            return JobFileError(message, self.path)
+        mark = node.start_mark
+        return JobFileError(message, self.path, mark.line + 1, mark.column + 1)
+
+    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(f"{what} must be a mapping, got {_describe(node)}", node)
+        items: list[tuple[str, yaml.Node, yaml.Node]] = []
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(f"keys of {what} must be plain names", key_node)
+            key = str(key_node.value)
+            if key in seen:
+                raise self.error(f"duplicate key {key!r} in {what} (first on line {seen[key]})", key_node)
+            seen[key] = key_node.start_mark.line + 1
+            items.append((key, key_node, value_node))
+        return items
+
+    def args(self, node: yaml.Node, what: str) -> tuple[str, ...]:
+        """A list of arguments: a string is split like a shell would (quotes group), a list is taken as is."""
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == "tag:yaml.org,2002:null":
+                return ()
+            try:
+                return tuple(shlex.split(str(node.value)))
+            except ValueError as exc:
+                raise self.error(f"{what}: cannot split {node.value!r} into arguments: {exc}", node) from None
+        if isinstance(node, yaml.SequenceNode):
+            out = []
+            for item in node.value:
+                if not isinstance(item, yaml.ScalarNode) or item.tag == "tag:yaml.org,2002:null":
+                    raise self.error(f"{what}: every item must be a string, got {_describe(item)}", item)
+                out.append(str(item.value))
+            return tuple(out)
+        raise self.error(f"{what} must be a string or a list of strings, got {_describe(node)}", node)
+
+    def read(self, root: yaml.Node | None) -> JobFile:
+        if root is None:
+            raise JobFileError("the job file is empty: expected a top-level 'jobs:' mapping", self.path, 1)
+        jobs_node: yaml.Node | None = None
+        for key, key_node, value in self.mapping(root, "the job file"):
+            if key not in TOP_KEYS:
+                raise self.error(f"{_unknown('top-level key', key, TOP_KEYS)}", key_node)
+            jobs_node = value
+        if jobs_node is None:
+            raise self.error("the job file has no 'jobs:' mapping", root)
+        if isinstance(jobs_node, yaml.ScalarNode) and jobs_node.tag == "tag:yaml.org,2002:null":
+            raise self.error("'jobs:' is empty: define at least one job", jobs_node)
+        jobs: dict[str, Job] = {}
+        for name, key_node, value in self.mapping(jobs_node, "'jobs'"):
+            if not _NAME.match(name):
+                raise self.error(
+                    f"invalid job name {name!r}: use letters, digits, '_', '-' and '.'", key_node
+                )
+            jobs[name] = self.job(name, key_node, value)
+        self.check_needs(jobs)
+        self.check_cycles(jobs)
+        return JobFile(self.path, jobs)
+
+    def check_needs(self, jobs: dict[str, Job]) -> None:
+        """Every ``needs`` entry names another job of the file."""
+        for job in jobs.values():
+            for need, line in zip(job.needs, job.needs_lines, strict=True):
+                if need not in jobs:
+                    msg = f"job {job.name!r} needs {need!r}, which is not defined"
+                    close = difflib.get_close_matches(need, list(jobs), n=1)
+                    msg += f" (did you mean {close[0]!r}?)" if close else f" (jobs: {', '.join(jobs)})"
+                    raise JobFileError(msg, self.path, line)
+                if need == job.name:
+                    raise JobFileError(f"job {job.name!r} needs itself", self.path, line)
+
+    def check_cycles(self, jobs: dict[str, Job]) -> None:
+        """Raise on the first cycle of ``needs`` (reported as ``a -> b -> a`` at the first job's line)."""
+        done: set[str] = set()
+        for start in jobs:
+            if start in done:
+                continue
+            path: list[str] = []
+            on_path: set[str] = set()
+            stack: list[tuple[str, int]] = [(start, 0)]
+            while stack:
+                name, i = stack.pop()
+                if i == 0:
+                    path.append(name)
+                    on_path.add(name)
+                needs = jobs[name].needs
+                if i < len(needs):
+                    stack.append((name, i + 1))
+                    nxt = needs[i]
+                    if nxt in on_path:
+                        cycle = [*path[path.index(nxt) :], nxt]
+                        first = jobs[cycle[0]]
+                        line = first.needs_lines[first.needs.index(cycle[1])]
+                        msg = f"the needs of jobs form a cycle: {' -> '.join(cycle)}"
+                        raise JobFileError(msg, self.path, line)
+                    if nxt not in done:
+                        stack.append((nxt, 0))
+                else:
+                    path.pop()
+                    on_path.discard(name)
+                    done.add(name)
+
+    def job(self, name: str, key_node: yaml.Node, node: yaml.Node) -> Job:
+        what = f"job {name!r}"
+        kind: Kind | None = None
+        target: tuple[str, ...] = ()
+        add: tuple[str, ...] = ()
+        needs: tuple[str, ...] = ()
+        needs_lines: tuple[int | None, ...] = ()
+        sets: tuple[JobSet, ...] = ()
+        seen_alias: dict[str, str] = {}
+        for raw_key, k_node, value in self.mapping(node, what):
+            key = JOB_ALIASES.get(raw_key, raw_key)
+            if key not in JOB_KEYS:
+                raise self.error(f"{_unknown('key', raw_key, JOB_KEYS)} in {what}", k_node)
+            if key in seen_alias:
+                raise self.error(f"{what} has both {seen_alias[key]!r} and {raw_key!r} (aliases)", k_node)
+            seen_alias[key] = raw_key
+            if key in JOB_KINDS:
+                if kind is not None:
+                    raise self.error(f"{what} has both {kind!r} and {key!r}: use exactly one", k_node)
+                kind = key  # type: ignore[assignment]
+                target = self.target(key, value, what)
+            elif key == "add":
+                add = self.args(value, f"'add' of {what}")
+            elif key == "needs":
+                needs, needs_lines = self.needs(value, what)
+            else:
+                sets = self.sets(value, what)
+        if kind is None:
+            raise self.error(f"{what} needs one of 'run', 'call' or 'submit'", key_node)
+        if not sets:
+            sets = (JobSet(line=key_node.start_mark.line + 1),)
+        return Job(name, kind, target, add, needs, sets, key_node.start_mark.line + 1, needs_lines)
+
+    def target(self, key: str, node: yaml.Node, what: str) -> tuple[str, ...]:
+        if key == "call":
+            if not isinstance(node, yaml.ScalarNode) or not _CALL.match(str(node.value).strip()):
+                raise self.error(
+                    f"'call' of {what} must be a function path like 'package.module.func', got "
+                    f"{node.value if isinstance(node, yaml.ScalarNode) else _describe(node)!r}",
+                    node,
+                )
+            return (str(node.value).strip(),)
+        argv = self.args(node, f"{key!r} of {what}")
+        if not argv:
+            raise self.error(f"{key!r} of {what} is empty: give the command to run", node)
+        return argv
+
+    def needs(self, node: yaml.Node, what: str) -> tuple[tuple[str, ...], tuple[int | None, ...]]:
+        items = (
+            [node]
+            if isinstance(node, yaml.ScalarNode)
+            else node.value
+            if isinstance(node, yaml.SequenceNode)
+            else None
+        )
+        if items is None:
+            raise self.error(f"'needs' of {what} must be a job name or a list of job names", node)
+        names: list[str] = []
+        lines: list[int | None] = []
+        for item in items:
+            if not isinstance(item, yaml.ScalarNode) or item.tag == "tag:yaml.org,2002:null":
+                raise self.error(f"'needs' of {what}: every item must be a job name", item)
+            if str(item.value) in names:
+                raise self.error(f"'needs' of {what} lists {item.value!r} twice", item)
+            names.append(str(item.value))
+            lines.append(item.start_mark.line + 1)
+        return tuple(names), tuple(lines)
+
+    def sets(self, node: yaml.Node, what: str) -> tuple[JobSet, ...]:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(f"'sets' of {what} must be a list of sets, got {_describe(node)}", node)
+        out = []
+        for i, item in enumerate(node.value, 1):
+            where = f"set {i} of {what}"
+            values: dict[str, tuple[str, ...]] = {}
+            seen: dict[str, str] = {}
+            for raw_key, k_node, value in self.mapping(item, where):
+                key = SET_ALIASES.get(raw_key, raw_key)
+                if key not in SET_KEYS:
+                    raise self.error(f"{_unknown('key', raw_key, SET_KEYS)} in {where}", k_node)
+                if key in seen:
+                    raise self.error(f"{where} has both {seen[key]!r} and {raw_key!r} (aliases)", k_node)
+                seen[key] = raw_key
+                values[key] = self.args(value, f"{raw_key!r} of {where}")
+            out.append(JobSet(**values, line=item.start_mark.line + 1))
+        return tuple(out)
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "nothing"
+    return f"{node.value!r}"
+
+
+def parse_job_file(text: str, path: Path | str = "hydraflow.yaml") -> JobFile:
+    """Parse the text of a job file; raise :class:`JobFileError` naming the key, job and line of a problem."""
+    path = Path(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        raise JobFileError(f"not valid YAML: {exc.problem or exc.context}", path, line, column) from None
+    except yaml.YAMLError as exc:
+        raise JobFileError(f"not valid YAML: {exc}", path) from None
+    return _Reader(path).read(root)
