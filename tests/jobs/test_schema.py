@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +15,9 @@ from hydraflow.jobs import (
     merge_settings,
     parse_job_file,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def parse(text: str):
@@ -195,7 +198,7 @@ def test_needs_order_follows_dependencies_then_file_order() -> None:
     assert [j.name for j in job_order(jf, ["sample"])] == ["prepare", "build-target", "sample"]
     assert [j.name for j in job_order(jf, ["build-target"])] == ["prepare", "build-target"]
     assert [j.name for j in job_order(jf)] == ["prepare", "build-target", "sample", "unrelated"]
-    with pytest.raises(JobFileError, match="unknown job 'sampel' .*did you mean 'sample'"):
+    with pytest.raises(JobFileError, match=r"unknown job 'sampel' .*did you mean 'sample'"):
         job_order(jf, ["sampel"])
 
 
