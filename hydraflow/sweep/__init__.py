@@ -1,0 +1,18 @@
+"""The extended sweep grammar: pure Python, no Hydra or MLflow imports.
+
+``expand(["a=1:3", "b=x,y"])`` returns a lazy :class:`Sweep` of jobs, each a list of plain Hydra
+overrides. See ``docs/sweep-syntax.md`` for the grammar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hydraflow.sweep.core import Sweep, expand
+from hydraflow.sweep.decimals import format_number, parse_suffixed
+from hydraflow.sweep.errors import SweepSyntaxError
+
+NativeExpander = Callable[[str], list[str]]
+"""Expands ONE argument in Hydra's own syntax (``"a=range(1,4)"``) into plain overrides (``["a=1", ...]``)."""
+
+__all__ = ["NativeExpander", "Sweep", "SweepSyntaxError", "expand", "format_number", "parse_suffixed"]

@@ -1,0 +1,507 @@
+"""Parse one sweep argument (``key=value`` in the extended syntax) into a lazy sequence of overrides."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Literal
+
+from hydraflow.sweep.decimals import (
+    SI_PREFIXES,
+    format_number,
+    is_number,
+    parse_number,
+    parse_suffixed,
+    scale,
+    sub,
+    suffix_exponent,
+)
+from hydraflow.sweep.errors import SweepSyntaxError
+from hydraflow.sweep.seq import Concat, Items, Mapped, NumRange, Product, Seq
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+HYDRA_FUNCTIONS = frozenset(
+    {"choice", "range", "interval", "glob", "sort", "shuffle", "tag", "int", "float", "str", "bool"}
+)
+"""Names of the functions of Hydra's override grammar: a section starting with one goes to Hydra."""
+
+_KEY_RE = re.compile(r"[A-Za-z0-9_$\-./@]+")
+_SECTION_KEY_RE = re.compile(r"\s*(\+\+|\+|~)?([A-Za-z0-9_$\-./@]+)=")
+_TAG_RE = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*):")
+_FUNC_TAIL_RE = re.compile(r"(?<![A-Za-z0-9_$\-])([A-Za-z_]+)\s*$")
+_RANGE_START = frozenset("0123456789+-.:")
+
+TokenKind = Literal["(", ")", ",", "|", "text", "atom"]
+
+
+@dataclass
+class Token:
+    """A lexical token of a value, with its absolute column in the argument."""
+
+    kind: TokenKind
+    text: str
+    col: int
+    solid: bool = False
+
+
+@dataclass
+class Parsed:
+    """One argument, parsed: its overrides as a lazy sequence, its keys and its pairing tag."""
+
+    index: int
+    text: str
+    overrides: Seq[str]
+    keys: list[tuple[str, int]] = field(default_factory=list)
+    tag: str | None = None
+    tag_col: int = 0
+    key_col: int = 0
+    display_key: str = ""
+
+
+class _Ctx:
+    def __init__(self, text: str, index: int | None) -> None:
+        self.text = text
+        self.index = index
+
+    def error(self, col: int, message: str) -> SweepSyntaxError:
+        return SweepSyntaxError(self.text, col, message, self.index)
+
+
+# ---------------------------------------------------------------------------------------------- lexer
+
+
+def _scan_quoted(ctx: _Ctx, s: str, i: int) -> int:
+    """Return the index just past the quoted string starting at ``s[i]``."""
+    quote = s[i]
+    j = i + 1
+    while j < len(s):
+        c = s[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == quote:
+            return j + 1
+        j += 1
+    raise ctx.error(i, f"unterminated quoted string (missing closing {quote})")
+
+
+def _scan_nested(ctx: _Ctx, s: str, i: int, base: int) -> int:
+    """Return the index just past the bracket/brace/interpolation group starting at ``s[i]``."""
+    closing = {"[": "]", "{": "}"}
+    stack: list[tuple[str, int]] = []
+    j = i
+    while j < len(s):
+        c = s[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c in "'\"":
+            j = _scan_quoted(ctx, s, j)
+            continue
+        if c in "[{":
+            stack.append((closing[c], j))
+        elif c in "]}":
+            if not stack or stack[-1][0] != c:
+                raise ctx.error(base + j, f"unbalanced {c!r}")
+            stack.pop()
+            if not stack:
+                return j + 1
+        j += 1
+    opener = s[stack[-1][1]] if stack else s[i]
+    col = stack[-1][1] if stack else i
+    raise ctx.error(base + col, f"unclosed {opener!r}")
+
+
+def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
+    """Split ``value`` (starting at column ``base`` of the argument) into tokens."""
+    tokens: list[Token] = []
+    text_start: int | None = None
+    i = 0
+
+    def flush(end: int) -> None:
+        nonlocal text_start
+        if text_start is not None:
+            tokens.append(Token("text", value[text_start:end], base + text_start))
+            text_start = None
+
+    while i < len(value):
+        c = value[i]
+        if c in "(),|":
+            flush(i)
+            tokens.append(Token(c, c, base + i))  # type: ignore[arg-type]
+            i += 1
+        elif c in "'\"":
+            flush(i)
+            j = _scan_quoted(ctx, value, i)
+            tokens.append(Token("atom", value[i:j], base + i, solid=True))
+            i = j
+        elif c == "$" and value.startswith("${", i):
+            flush(i)
+            j = _scan_nested(ctx, value, i + 1, base)
+            tokens.append(Token("atom", value[i:j], base + i))
+            i = j
+        elif c in "[{":
+            flush(i)
+            j = _scan_nested(ctx, value, i, base)
+            tokens.append(Token("atom", value[i:j], base + i, solid=True))
+            i = j
+        elif c in "]}":
+            raise ctx.error(base + i, f"unbalanced {c!r}")
+        else:
+            if text_start is None:
+                text_start = i
+            i += 2 if c == "\\" else 1
+    flush(len(value))
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------- values
+
+
+def _range(ctx: _Ctx, text: str, col: int) -> Seq[str]:  # noqa: C901
+    """Parse ``start:stop[:step][:suffix]`` or ``number:suffix``."""
+    parts: list[tuple[str, int]] = []
+    pos = 0
+    for piece in text.split(":"):
+        parts.append((piece, col + pos))
+        pos += len(piece) + 1
+    exponent = 0
+    last, last_col = parts[-1]
+    if last and not is_number(last):
+        e = suffix_exponent(last)
+        if e is None:
+            known = " ".join(SI_PREFIXES)
+            raise ctx.error(last_col, f"unknown SI prefix or exponent {last!r} (known: {known}, e<N>, E<N>)")
+        exponent = e
+        parts.pop()
+    if len(parts) > 3:  # noqa: PLR2004
+        raise ctx.error(parts[3][1] - 1, "too many range parts: expected start:stop[:step][:suffix]")
+
+    def num(i: int, what: str, default: Decimal | None = None) -> Decimal:
+        piece, pcol = parts[i]
+        if not piece:
+            if default is not None:
+                return default
+            raise ctx.error(pcol, f"missing {what}")
+        if not is_number(piece):
+            raise ctx.error(pcol, f"{what} {piece!r} is not a number")
+        return scale(parse_number(piece), exponent)
+
+    if len(parts) == 1:
+        return Items([format_number(num(0, "number"))])
+    start = num(0, "start", Decimal(0))
+    stop = num(1, "stop")
+    step = num(2, "step") if len(parts) == 3 else scale(Decimal(1), exponent)  # noqa: PLR2004
+    if step == 0:
+        raise ctx.error(parts[2][1], "zero step")
+    diff = sub(stop, start)
+    if diff != 0 and (diff > 0) != (step > 0):
+        if len(parts) == 3:  # noqa: PLR2004
+            direction = "up" if step > 0 else "down"
+            raise ctx.error(
+                parts[2][1],
+                f"empty range: step {format_number(step)} counts {direction} "
+                f"from {format_number(start)} but stop is {format_number(stop)}",
+            )
+        raise ctx.error(
+            col,
+            f"empty range: start {format_number(start)} is above stop {format_number(stop)} "
+            f"(for a descending range give a negative step: {parts[0][0]}:{parts[1][0]}:-1)",
+        )
+    count = int(Fraction(diff) / Fraction(step)) + 1
+    return NumRange(start, step, count)
+
+
+def _normalize(value: str) -> str:
+    number = parse_suffixed(value)
+    return value if number is None else format_number(number)
+
+
+def _join(parts: tuple[str, ...]) -> str:
+    return "".join(parts)
+
+
+class _Parser:
+    """Recursive descent over the tokens of one section."""
+
+    def __init__(self, ctx: _Ctx, tokens: list[Token], end_col: int) -> None:
+        self.ctx = ctx
+        self.tokens = tokens
+        self.i = 0
+        self.end_col = end_col
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def col(self) -> int:
+        tok = self.peek()
+        return tok.col if tok else self.end_col
+
+    def parse_list(self, opener: Token | None) -> Seq[str]:
+        items: list[Seq[str]] = []
+        while True:
+            items.append(self.parse_item(top=opener is None))
+            tok = self.peek()
+            if tok is None:
+                if opener is not None:
+                    raise self.ctx.error(opener.col, "unclosed '('")
+                break
+            if tok.kind == ",":
+                self.i += 1
+                continue
+            if tok.kind == ")":
+                if opener is None:
+                    raise self.ctx.error(tok.col, "unbalanced ')'")
+                break
+            raise self.ctx.error(tok.col, f"unexpected {tok.text!r}")  # pragma: no cover
+        return items[0] if len(items) == 1 else Concat(items)
+
+    def parse_item(self, *, top: bool) -> Seq[str]:  # noqa: C901, PLR0912, PLR0915
+        start_col = self.col()
+        parts: list[Token | Seq[str]] = []
+        group_cols: list[int] = []
+        while (tok := self.peek()) is not None and tok.kind not in {",", ")"}:
+            if tok.kind == "(":
+                nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+                if nxt is not None and nxt.kind == ")":
+                    raise self.ctx.error(tok.col, "empty parentheses")
+                if parts and isinstance(parts[-1], Token) and parts[-1].kind == "text":
+                    m = _FUNC_TAIL_RE.search(parts[-1].text)
+                    if m and m.group(1) in HYDRA_FUNCTIONS:
+                        raise self.ctx.error(
+                            parts[-1].col + m.start(1),
+                            f"Hydra function {m.group(1)}() must be the whole value of a section "
+                            f"(separate it with '|', e.g. a=1,2|{m.group(1)}(...))",
+                        )
+                self.i += 1
+                inner = self.parse_list(tok)
+                self.i += 1  # the ')'
+                parts.append(inner)
+                group_cols.append(tok.col)
+            else:
+                parts.append(tok)
+                self.i += 1
+        # strip surrounding whitespace
+        if parts and isinstance(parts[0], Token) and parts[0].kind == "text":
+            t = parts[0]
+            stripped = t.text.lstrip()
+            parts[0] = Token("text", stripped, t.col + len(t.text) - len(stripped))
+            if not stripped:
+                parts.pop(0)
+        if parts and isinstance(parts[-1], Token) and parts[-1].kind == "text":
+            t = parts[-1]
+            parts[-1] = Token("text", t.text.rstrip(), t.col)
+            if not parts[-1].text:
+                parts.pop()
+        if not parts:
+            raise self.ctx.error(start_col, "empty value")
+        if not group_cols:
+            toks = [p for p in parts if isinstance(p, Token)]
+            if len(toks) == 1:
+                t = toks[0]
+                if t.kind == "text" and ":" in t.text and t.text[0] in _RANGE_START:
+                    return _range(self.ctx, t.text, t.col)
+                return Items([t.text], solid=t.solid)
+            for t in toks:
+                if t.solid:
+                    raise self.ctx.error(t.col, f"{_describe(t.text)} cannot be joined with other text")
+            return Items(["".join(t.text for t in toks)])
+        seqs: list[Seq[str]] = []
+        groups = iter(group_cols)
+        for p in parts:
+            if isinstance(p, Token):
+                if p.solid:
+                    raise self.ctx.error(p.col, f"{_describe(p.text)} cannot be joined with other text")
+                seqs.append(Items([p.text]))
+            else:
+                gcol = next(groups)
+                if len(parts) > 1 and getattr(p, "solid", False):
+                    raise self.ctx.error(
+                        gcol, "a quoted string, list or dict cannot be joined with other text"
+                    )
+                seqs.append(p)
+        combined: Seq[str] = seqs[0] if len(seqs) == 1 else Product(seqs, _join)
+        return Mapped(combined, _normalize) if top else combined
+
+
+def _describe(token: str) -> str:
+    return {"'": "a quoted string", '"': "a quoted string", "[": "a list", "{": "a dict"}.get(
+        token[0], "this value"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- argument
+
+
+def _split_sections(tokens: list[Token]) -> list[list[Token]]:
+    sections: list[list[Token]] = [[]]
+    depth = 0
+    for tok in tokens:
+        if tok.kind == "(":
+            depth += 1
+        elif tok.kind == ")":
+            depth -= 1
+        if tok.kind == "|" and depth <= 0:
+            sections.append([])
+        else:
+            sections[-1].append(tok)
+    return sections
+
+
+def _scale_fn(exponent: int) -> Callable[[str], str]:
+    def fn(value: str) -> str:
+        return format_number(scale(parse_number(value), exponent))
+
+    return fn
+
+
+def _with_key(prefix: str) -> Callable[[str], str]:
+    def fn(value: str) -> str:
+        return prefix + value
+
+    return fn
+
+
+def _split_key_suffix(key: str) -> tuple[str, int] | None:
+    """``("lr", -3)`` for ``lr/m``; ``None`` when the last path segment is no SI prefix or exponent."""
+    if "/" not in key or "@" in key:
+        return None
+    base, _, last = key.rpartition("/")
+    e = suffix_exponent(last)
+    if e is None or not base:
+        return None
+    return base, e
+
+
+def parse_argument(  # noqa: C901, PLR0912, PLR0915
+    text: str, index: int = 0, native: Callable[[str], list[str]] | None = None
+) -> Parsed:
+    """Parse one ``key=value`` argument of the extended syntax into a lazy sequence of plain overrides.
+
+    >>> list(parse_argument("a=1:3").overrides)
+    ['a=1', 'a=2', 'a=3']
+    >>> list(parse_argument("model=(cnn,vit)_(small,large)").overrides)
+    ['model=cnn_small', 'model=cnn_large', 'model=vit_small', 'model=vit_large']
+    >>> list(parse_argument("lr/m=1,2|b=3").overrides)
+    ['lr=1e-3', 'lr=2e-3', 'b=3']
+    """
+    ctx = _Ctx(text, index)
+    m = re.match(r"(\+\+|\+|~)?", text)
+    prefix = m.group(0) if m else ""
+    eq = text.find("=")
+    if eq < 0:
+        key = text[len(prefix) :]
+        if prefix == "~" and _KEY_RE.fullmatch(key):
+            return Parsed(index, text, Items([text]), [(key, len(prefix))], key_col=1, display_key=text)
+        if not key:
+            raise ctx.error(len(prefix), "missing key")
+        raise ctx.error(len(text), "expected key=value" + (" (or ~key)" if not prefix else ""))
+    key = text[len(prefix) : eq]
+    if not key:
+        raise ctx.error(len(prefix), "missing key before '='")
+    if not _KEY_RE.fullmatch(key):
+        bad = next((i for i, c in enumerate(key) if not _KEY_RE.fullmatch(c)), 0)
+        raise ctx.error(len(prefix) + bad, f"invalid character {key[bad]!r} in key")
+    value = text[eq + 1 :]
+    base = eq + 1
+    parsed = Parsed(index, text, Items([]), key_col=len(prefix), display_key=prefix + key)
+    tm = _TAG_RE.match(value)
+    if tm:
+        parsed.tag = tm.group(1)
+        parsed.tag_col = base
+        base += tm.end()
+        value = value[tm.end() :]
+        if not value:
+            raise ctx.error(base, f"empty value after pairing tag @{parsed.tag}:")
+    elif value == "":
+        parsed.overrides = Items([text])
+        parsed.keys.append((key, len(prefix)))
+        return parsed
+    tokens = tokenize(ctx, value, base)
+    sections = _split_sections(tokens)
+    seqs: list[Seq[str]] = []
+    bars = [t for t in tokens if t.kind == "|"]
+    for n, raw_section in enumerate(sections):
+        section = raw_section
+        sec_start = bars[n - 1].col + 1 if n > 0 else base
+        sec_end = bars[n].col if n < len(bars) else len(text)
+        if not section or all(t.kind == "text" and not t.text.strip() for t in section):
+            where = "leading" if n == 0 and bars else "trailing" if n == len(sections) - 1 else "empty"
+            msg = {"leading": "leading '|'", "trailing": "trailing '|'", "empty": "empty '|' section"}[where]
+            col = bars[0].col if where == "leading" else bars[-1].col if where == "trailing" else sec_start
+            raise ctx.error(col, msg)
+        sec_prefix, sec_key, sec_key_col = prefix, key, len(prefix)
+        if n > 0:
+            first = section[0]
+            if (
+                first.kind == "text"
+                and first.text.lstrip().startswith("@")
+                and _TAG_RE.match(first.text.lstrip())
+            ):
+                raise ctx.error(first.col, "a pairing tag @name: must start the argument's value")
+            km = _SECTION_KEY_RE.match(first.text) if first.kind == "text" else None
+            if km:
+                sec_prefix, sec_key = km.group(1) or "", km.group(2)
+                sec_key_col = first.col + km.start(2)
+                rest = first.text[km.end() :]
+                section = section[1:]
+                if rest:
+                    section.insert(0, Token("text", rest, first.col + km.end()))
+                if not section:
+                    raise ctx.error(first.col + km.end(), "empty value")
+                sec_start = first.col + km.end()
+        sec_text = text[sec_start:sec_end]
+        # Hydra functions: the whole section goes to the native expander
+        fm = re.match(r"\s*([A-Za-z_]+)\s*\(", sec_text)
+        if fm and fm.group(1) in HYDRA_FUNCTIONS:
+            fcol = sec_start + fm.start(1)
+            name = fm.group(1)
+            if name == "interval":
+                raise ctx.error(
+                    fcol,
+                    "interval() is a continuous range and cannot be enumerated; "
+                    "use an inclusive range start:stop:step instead",
+                )
+            if native is None:
+                raise ctx.error(
+                    fcol,
+                    f"Hydra function {name}() needs Hydra to expand it "
+                    "(pass native=hydraflow.hydra_native.make_native_expander())",
+                )
+            full_key = sec_prefix + sec_key
+            try:
+                out = list(native(f"{full_key}={sec_text.strip()}"))
+            except SweepSyntaxError as e:
+                raise ctx.error(fcol, e.message) from e
+            except Exception as e:
+                first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ctx.error(fcol, f"Hydra could not expand {sec_text.strip()!r}: {first_line}") from e
+            if not out:
+                raise ctx.error(fcol, f"{sec_text.strip()!r} expands to no values")
+            values = [o[len(full_key) + 1 :] if o.startswith(full_key + "=") else None for o in out]
+            split = _split_key_suffix(sec_key)
+            if split and all(v is not None and is_number(v) for v in values):
+                scaled = Mapped(Items([v for v in values if v is not None]), _scale_fn(split[1]))
+                seqs.append(Mapped(scaled, _with_key(f"{sec_prefix}{split[0]}=")))
+                parsed.keys.append((split[0], sec_key_col))
+            else:
+                seqs.append(Items(out))
+                parsed.keys.append((sec_key, sec_key_col))
+            continue
+        end_col = sec_end
+        values_seq = _Parser(ctx, section, end_col).parse_list(None)
+        split = _split_key_suffix(sec_key)
+        if split and values_seq.is_numeric():
+            values_seq = Mapped(values_seq, _scale_fn(split[1]))
+            sec_key = split[0]
+        parsed.keys.append((sec_key, sec_key_col))
+        seqs.append(Mapped(values_seq, _with_key(f"{sec_prefix}{sec_key}=")))
+    parsed.overrides = seqs[0] if len(seqs) == 1 else Concat(seqs)
+    return parsed
+
+
+__all__ = ["HYDRA_FUNCTIONS", "Parsed", "parse_argument", "tokenize"]
