@@ -1,0 +1,453 @@
+"""The ``hydraflow_local`` backend: a bounded pool of forked processes, one process per job.
+
+The parent (the Hydra application, already initialised) forks one child per job, at most ``n_jobs`` at a
+time. The child re-composes its job config with ``config_loader.load_sweep_config``, runs it with Hydra's
+``run_job`` and sends the pickled :class:`~hydra.core.utils.JobReturn` back through a pipe. A child that dies
+without sending a result (segfault, ``os._exit``, OOM kill, timeout) becomes a ``FAILED`` JobReturn whose
+error names the exit code or signal; the other jobs go on. No threads are used in the parent (forking a
+threaded process is unsafe), so the pool is a single ``selectors`` loop over the result pipes and, where
+the kernel has them, pidfds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import selectors
+import signal
+import sys
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from omegaconf import OmegaConf, open_dict
+
+from hydraflow.launch.common import JobFailedError, Progress, describe_exit, usable_cpus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hydra.types import HydraContext, TaskFunction
+    from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 1 << 16
+_POLL_S = 0.05  # wake-up period when the kernel has no pidfd_open
+
+
+@dataclass
+class LocalOptions:
+    """Options of the local pool (the fields of ``hydra/launcher=hydraflow_local``)."""
+
+    n_jobs: int | None = None
+    timeout_s: float | None = None
+    kill_grace_s: float = 5.0
+    progress: str = "auto"
+    redirect_output: bool = True
+
+    def __post_init__(self) -> None:
+        """Reject out-of-range values with the name of the field."""
+        if self.n_jobs is not None and self.n_jobs < 1:
+            raise ValueError(f"hydra.launcher.n_jobs must be >= 1 (or null for all cores), got {self.n_jobs}")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ValueError(f"hydra.launcher.timeout_s must be > 0 (or null), got {self.timeout_s}")
+        if self.kill_grace_s < 0:
+            raise ValueError(f"hydra.launcher.kill_grace_s must be >= 0, got {self.kill_grace_s}")
+        if self.progress not in {"auto", "bar", "log", "none"}:
+            raise ValueError(
+                f"hydra.launcher.progress must be one of auto, bar, log, none; got {self.progress!r}"
+            )
+
+
+@dataclass
+class _Child:
+    index: int  # position in the batch
+    job_num: int  # Hydra job number (initial_job_idx + index)
+    overrides: list[str]
+    pid: int
+    rfd: int
+    pidfd: int | None
+    started: float
+    chunks: list[bytes] = field(default_factory=list)
+    eof: bool = False
+    exited: bool = False
+    wait_status: int = 0
+    stop_reason: str | None = None  # why the launcher stopped it (timeout, interrupt)
+    term_sent: float | None = None
+    kill_sent: bool = False
+
+
+def launch(
+    *,
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    options: LocalOptions,
+) -> list[JobReturn]:
+    """Run one batch of jobs in forked processes; returns their JobReturns in job order."""
+    setup_globals()
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if "mode" in config.hydra.sweep and config.hydra.sweep.mode is not None:
+        sweep_dir.chmod(int(str(config.hydra.sweep.mode), 8))
+    n_jobs = options.n_jobs or usable_cpus()
+    total = len(job_overrides)
+    log.info(
+        "hydraflow_local: launching %d job%s, %d at a time, in %s",
+        total,
+        "" if total == 1 else "s",
+        min(n_jobs, total),
+        sweep_dir,
+    )
+    for offset, overrides in enumerate(job_overrides):
+        log.info("\t#%d : %s", initial_job_idx + offset, " ".join(filter_overrides(overrides)))
+    pool = _Pool(hydra_context, task_function, config, options, n_jobs)
+    return pool.run([list(o) for o in job_overrides], initial_job_idx)
+
+
+class _Pool:
+    def __init__(
+        self,
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        config: DictConfig,
+        options: LocalOptions,
+        n_jobs: int,
+    ) -> None:
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+        self.config = config
+        self.options = options
+        self.n_jobs = n_jobs
+        self.selector = selectors.DefaultSelector()
+        self.running: dict[int, _Child] = {}  # pid -> child
+        self.use_pidfd = hasattr(os, "pidfd_open")
+
+    # ---------------------------------------------------------------- parent side
+    def run(self, jobs: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
+        results: list[JobReturn | None] = [None] * len(jobs)
+        pending = deque(range(len(jobs)))
+        progress = Progress(len(jobs), mode=self.options.progress, label="hydraflow_local")
+        try:
+            while pending or self.running:
+                while pending and len(self.running) < self.n_jobs:
+                    index = pending.popleft()
+                    self._start(index, initial_job_idx + index, jobs[index])
+                progress.update(running=len(self.running))
+                self._wait_for_events()
+                for child in self._finished_children():
+                    ret = self._collect(child)
+                    results[child.index] = ret
+                    failed = ret.status != JobStatus.COMPLETED
+                    if failed:
+                        log.warning("#%d FAILED: %s", child.job_num, _short_error(ret))
+                    progress.job_done(failed=failed, running=len(self.running))
+                self._enforce_timeouts()
+        except BaseException:
+            n = len(self.running)
+            if n:
+                log.warning(
+                    "hydraflow_local: interrupted, stopping %d running job%s", n, "" if n == 1 else "s"
+                )
+                self._stop_all("the launcher was interrupted")
+            raise
+        finally:
+            progress.close()
+            self.selector.close()
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:  # pragma: no cover - the loop only ends when every job has a result
+            raise RuntimeError(f"hydraflow_local: no result for jobs {missing}")
+        return [r for r in results if r is not None]
+
+    def _start(self, index: int, job_num: int, overrides: list[str]) -> None:
+        rfd, wfd = os.pipe()
+        for stream in (sys.stdout, sys.stderr):  # unflushed text would be written twice after fork
+            with contextlib.suppress(Exception):
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which ends with os._exit
+            os.close(rfd)
+            self._child_main(wfd, job_num, overrides)
+        os.close(wfd)
+        os.set_blocking(rfd, False)
+        pidfd = None
+        if self.use_pidfd:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                self.use_pidfd = False
+        child = _Child(index, job_num, overrides, pid, rfd, pidfd, time.monotonic())
+        self.running[pid] = child
+        self.selector.register(rfd, selectors.EVENT_READ, child)
+        if pidfd is not None:
+            self.selector.register(pidfd, selectors.EVENT_READ, child)
+
+    def _wait_for_events(self) -> None:
+        timeout = 0.5 if self.use_pidfd else _POLL_S
+        now = time.monotonic()
+        for child in self.running.values():
+            deadline = self._next_deadline(child)
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, deadline - now))
+        for key, _ in self.selector.select(timeout):
+            child = key.data
+            if key.fd == child.rfd:
+                self._read(child)
+            else:  # the pidfd became readable: the process has exited
+                self._reap(child)
+
+    def _read(self, child: _Child) -> None:
+        while not child.eof:
+            try:
+                chunk = os.read(child.rfd, _READ_SIZE)
+            except BlockingIOError:
+                return
+            if not chunk:
+                child.eof = True
+                self.selector.unregister(child.rfd)
+            else:
+                child.chunks.append(chunk)
+
+    def _reap(self, child: _Child) -> None:
+        if child.exited:
+            return
+        pid, status = os.waitpid(child.pid, os.WNOHANG)
+        if pid == 0:
+            return
+        child.exited = True
+        child.wait_status = status
+        if child.pidfd is not None:
+            self.selector.unregister(child.pidfd)
+            os.close(child.pidfd)
+            child.pidfd = None
+
+    def _finished_children(self) -> list[_Child]:
+        done = []
+        for child in list(self.running.values()):
+            if not child.exited and (child.pidfd is None or child.eof):
+                self._reap(child)
+            if child.exited:
+                self._read(child)  # the rest of the result, if a grandchild still holds the pipe open
+                if not child.eof:
+                    self.selector.unregister(child.rfd)
+                os.close(child.rfd)
+                del self.running[child.pid]
+                done.append(child)
+        return sorted(done, key=lambda c: c.index)
+
+    def _next_deadline(self, child: _Child) -> float | None:
+        if child.term_sent is not None:
+            return None if child.kill_sent else child.term_sent + self.options.kill_grace_s
+        if self.options.timeout_s is None:
+            return None
+        return child.started + self.options.timeout_s
+
+    def _enforce_timeouts(self) -> None:
+        now = time.monotonic()
+        for child in self.running.values():
+            deadline = self._next_deadline(child)
+            if deadline is None or now < deadline:
+                continue
+            if child.term_sent is None:
+                child.stop_reason = f"timed out after {self.options.timeout_s:g} s (hydra.launcher.timeout_s)"
+                self._signal(child, signal.SIGTERM)
+                child.term_sent = now
+            elif not child.kill_sent:
+                self._signal(child, signal.SIGKILL)
+                child.kill_sent = True
+
+    def _signal(self, child: _Child, signum: int) -> None:
+        if not child.exited:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signum)
+
+    def _stop_all(self, reason: str) -> None:
+        """Terminate every running child (SIGTERM, then SIGKILL after the grace period) and reap it."""
+        for child in self.running.values():
+            child.stop_reason = reason
+            self._signal(child, signal.SIGTERM)
+        deadline = time.monotonic() + self.options.kill_grace_s
+        while any(not c.exited for c in self.running.values()):
+            for child in self.running.values():
+                self._reap(child)
+            if time.monotonic() > deadline:
+                for child in self.running.values():
+                    self._signal(child, signal.SIGKILL)
+                for child in self.running.values():
+                    if not child.exited:
+                        os.waitpid(child.pid, 0)
+                        child.exited = True
+                break
+            time.sleep(0.02)
+        for child in self.running.values():
+            with contextlib.suppress(OSError):
+                os.close(child.rfd)
+            if child.pidfd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(child.pidfd)
+        self.running.clear()
+
+    def _collect(self, child: _Child) -> JobReturn:
+        payload: dict[str, Any] | None = None
+        data = b"".join(child.chunks)
+        if data:
+            try:
+                payload = pickle.loads(data)  # noqa: S301
+            except Exception:  # noqa: BLE001
+                payload = None
+        exit_text = describe_exit(os.waitstatus_to_exitcode(child.wait_status))
+        if payload is None:
+            reason = child.stop_reason or "died without returning a result"
+            error = JobFailedError(
+                f"job #{child.job_num} ({' '.join(child.overrides) or 'no overrides'}) {reason}: {exit_text}"
+            )
+            return JobReturn(overrides=child.overrides, status=JobStatus.FAILED, _return_value=error)
+        ret = _unpickle_return(payload)
+        if ret is None:
+            text = payload.get("error") or "unknown error"
+            error = JobFailedError(f"job #{child.job_num} ({' '.join(child.overrides)}) failed:\n{text}")
+            return JobReturn(overrides=child.overrides, status=JobStatus.FAILED, _return_value=error)
+        if ret.overrides is None:
+            ret.overrides = child.overrides
+        return ret
+
+    # ---------------------------------------------------------------- child side
+    def _child_main(self, wfd: int, job_num: int, overrides: list[str]) -> NoReturn:  # pragma: no cover
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for other in self.running.values():
+                for fd in (other.rfd, other.pidfd):
+                    if fd is not None:
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+            with contextlib.suppress(Exception):
+                self.selector.close()
+            payload = self._child_run(job_num, overrides)
+        except BaseException as exc:  # noqa: BLE001
+            code = 1
+            payload = _error_payload(exc, job_num)
+        try:
+            data = _dumps(payload)
+            view = memoryview(data)
+            while view:
+                written = os.write(wfd, view)
+                view = view[written:]
+            os.close(wfd)
+        except BaseException:  # noqa: BLE001
+            code = 3
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(code)
+
+    def _child_run(self, job_num: int, overrides: list[str]) -> dict[str, Any]:  # pragma: no cover
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = str(job_num)
+            sweep_config.hydra.job.num = job_num
+        if self.options.redirect_output:
+            HydraConfig.instance().set_config(sweep_config)
+            job_dir = Path(str(OmegaConf.select(sweep_config, "hydra.sweep.dir"))) / str(
+                OmegaConf.select(sweep_config, "hydra.sweep.subdir")
+            )
+            job_dir.mkdir(parents=True, exist_ok=True)
+            _redirect(1, job_dir / "stdout.log")
+            _redirect(2, job_dir / "stderr.log")
+            sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        if ret.status == JobStatus.FAILED and isinstance(ret._return_value, BaseException):  # noqa: SLF001
+            with contextlib.suppress(Exception):
+                traceback.print_exception(ret._return_value, file=sys.stderr)  # noqa: SLF001
+        return _return_payload(ret, job_num)
+
+
+def _redirect(fd: int, path: Path) -> None:  # pragma: no cover - child only
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, fd)
+    os.close(target)
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001
+        import cloudpickle
+
+        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _return_payload(ret: JobReturn, job_num: int) -> dict[str, Any]:
+    """Pickle the JobReturn on its own so an unpicklable return value is reported, not lost."""
+    try:
+        return {"ret": _dumps(ret)}
+    except Exception as exc:  # noqa: BLE001
+        what = "return value" if ret.status == JobStatus.COMPLETED else "exception"
+        error = JobFailedError(
+            f"job #{job_num} finished ({ret.status.name}) but its {what} cannot be sent back to the "
+            f"launcher: {type(exc).__name__}: {exc}; {what}: {ret._return_value!r:.500}"  # noqa: SLF001
+        )
+        ret.status = JobStatus.FAILED
+        ret.return_value = error
+        return {"ret": _dumps(ret)}
+
+
+def _error_payload(exc: BaseException, job_num: int) -> dict[str, Any]:
+    text = "".join(traceback.format_exception(exc))
+    if not isinstance(exc, Exception):
+        exc = JobFailedError(f"job #{job_num} raised {exc!r}")
+    try:
+        blob = _dumps(exc)
+    except Exception:  # noqa: BLE001
+        blob = None
+    return {"error": text, "exc": blob}
+
+
+def _unpickle_return(payload: dict[str, Any]) -> JobReturn | None:
+    blob = payload.get("ret")
+    if blob is not None:
+        try:
+            ret = pickle.loads(blob)  # noqa: S301
+        except Exception as exc:  # noqa: BLE001
+            ret = JobReturn(
+                status=JobStatus.FAILED,
+                _return_value=JobFailedError(f"the job's result could not be unpickled: {exc!r}"),
+            )
+        return ret if isinstance(ret, JobReturn) else None
+    blob = payload.get("exc")
+    if blob is None:
+        return None
+    try:
+        error = pickle.loads(blob)  # noqa: S301
+    except Exception:  # noqa: BLE001
+        return None
+    if not isinstance(error, BaseException):
+        return None
+    return JobReturn(status=JobStatus.FAILED, _return_value=error)
+
+
+def _short_error(ret: JobReturn) -> str:
+    value = ret._return_value  # noqa: SLF001
+    text = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
+    first = text.strip().splitlines()
+    return first[0] if first else text
