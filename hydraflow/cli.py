@@ -29,6 +29,45 @@ def main() -> None:
     app()
 
 
+# ---------------------------------------------------------------------------------------------- expand
+# `hydraflow expand`: the extended sweep grammar (hydraflow.sweep; Hydra imported inside the command).
+
+
+@app.command("expand")
+def expand_command(
+    args: Annotated[list[str], typer.Argument(help="Sweep arguments key=value in the extended syntax.")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a JSON array of jobs, each an array of overrides.")
+    ] = False,
+    count: Annotated[bool, typer.Option("--count", help="Print only the number of jobs.")] = False,
+) -> None:
+    """Print the jobs a sweep expands to, one per line (shell-quoted overrides)."""
+    import json
+    import shlex
+    import sys
+
+    from hydraflow.hydra_native import make_native_expander
+    from hydraflow.sweep import SweepSyntaxError, expand
+
+    try:
+        sweep = expand(args, native=make_native_expander())
+    except SweepSyntaxError as exc:
+        where = f"argument {exc.argument + 1}: " if exc.argument is not None else ""
+        typer.echo(f"error: {where}{exc}", err=True)
+        raise typer.Exit(2) from None
+    out = sys.stdout
+    if count:
+        out.write(f"{sweep.count}\n")
+    elif json_output:
+        out.write("[")
+        for n, job in enumerate(sweep):
+            out.write(("," if n else "") + "\n  " + json.dumps(job))
+        out.write("\n]\n")
+    else:
+        for job in sweep:
+            out.write(shlex.join(job) + "\n")
+
+
 # ---------------------------------------------------------------------------------------------- job files
 # `hydraflow run` / `hydraflow show`: the jobs of hydraflow.yaml (hydraflow.jobs is imported inside commands).
 
