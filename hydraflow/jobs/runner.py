@@ -149,12 +149,20 @@ def plan(
     return out
 
 
+def command(job: Job) -> list[str]:
+    """The job's command; a bare ``python``/``python3`` means the interpreter running hydraflow itself."""
+    argv = list(job.target)
+    if argv and argv[0] in {"python", "python3"}:
+        argv[0] = sys.executable
+    return argv
+
+
 def run_argv(
     job: Job, job_set: JobSet, index: int, settings: Sequence[str], *, launcher: str | None, stamp: str
 ) -> list[str]:
     """The multirun command of one set of a ``run`` job, as an argument list."""
     hydra_settings = [item for item in settings if setting_key(item) != "hydra/launcher"]
-    argv = [*job.target, "--multirun", "hydra/sweeper=hydraflow", launcher_setting(job, job_set, launcher)]
+    argv = [*command(job), "--multirun", "hydra/sweeper=hydraflow", launcher_setting(job, job_set, launcher)]
     argv += hydra_settings
     if not any(setting_key(item) == "hydra.sweep.dir" for item in settings):
         # One directory per job and set: sets started within the same second must not share a sweep dir.
@@ -186,7 +194,7 @@ def describe_plan(
                     echo(f"      ... {count - limit} more")
                     break
                 prefix = f"{job.target[0]}(" if job.kind == "call" else ""
-                shown = repr(list(args)) + ")" if job.kind == "call" else shlex.join(args)
+                shown = repr(list(args)) + ")" if job.kind == "call" else shlex.join(args) or "(no overrides)"
                 echo(f"      {i:>{len(str(count))}}  {prefix}{shown}")
 
 
@@ -272,7 +280,7 @@ def _run_job(job_file: JobFile, job: Job, steps: list[Step], echo: Echo) -> list
         return failures
     if job.kind == "submit":
         path = write_submit_file(job_file, job, steps)
-        argv = [*job.target, str(path)]
+        argv = [*command(job), str(path)]
         echo(f"$ {shlex.join(argv)}")
         code = _call_process(argv, job_file.root)
         return [f"handler exited with code {code}"] if code != 0 else []

@@ -23,9 +23,12 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 Kind = Literal["run", "call", "submit"]
 
@@ -143,9 +146,9 @@ def merge_settings(base: tuple[str, ...] | list[str], extra: tuple[str, ...] | l
     return list(merged.values())
 
 
-def _unknown(what: str, name: str, known: object) -> str:
-    names = list(known)  # type: ignore[call-overload]
-    msg = f"unknown {what} {name!r}"
+def _unknown(what: str, name: str, known: Iterable[str], where: str = "") -> str:
+    names = list(known)
+    msg = f"unknown {what} {name!r}{where}"
     close = difflib.get_close_matches(name, names, n=1)
     if close:
         msg += f" (did you mean {close[0]!r}?)"
@@ -277,7 +280,7 @@ class _Reader:
         for raw_key, k_node, value in self.mapping(node, what):
             key = JOB_ALIASES.get(raw_key, raw_key)
             if key not in JOB_KEYS:
-                raise self.error(f"{_unknown('key', raw_key, JOB_KEYS)} in {what}", k_node)
+                raise self.error(_unknown("key", raw_key, JOB_KEYS, f" in {what}"), k_node)
             if key in seen_alias:
                 raise self.error(f"{what} has both {seen_alias[key]!r} and {raw_key!r} (aliases)", k_node)
             seen_alias[key] = raw_key
@@ -346,7 +349,7 @@ class _Reader:
             for raw_key, k_node, value in self.mapping(item, where):
                 key = SET_ALIASES.get(raw_key, raw_key)
                 if key not in SET_KEYS:
-                    raise self.error(f"{_unknown('key', raw_key, SET_KEYS)} in {where}", k_node)
+                    raise self.error(_unknown("key", raw_key, SET_KEYS, f" in {where}"), k_node)
                 if key in seen:
                     raise self.error(f"{where} has both {seen[key]!r} and {raw_key!r} (aliases)", k_node)
                 seen[key] = raw_key
