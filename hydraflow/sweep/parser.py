@@ -34,6 +34,34 @@ _SECTION_KEY_RE = re.compile(r"\s*(\+\+|\+|~)?([A-Za-z0-9_$\-./@]+)=")
 _TAG_RE = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*):")
 _FUNC_TAIL_RE = re.compile(r"(?<![A-Za-z0-9_$\-])([A-Za-z_]+)\s*$")
 _RANGE_START = frozenset("0123456789+-.:")
+_ESCAPABLE = frozenset("()[]{}:=, \t\\")
+"""Characters Hydra's grammar lets a backslash escape in an unquoted value."""
+_UNQUOTED_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ \t:/-\\+.$%*@?|,")
+"""Characters Hydra's grammar accepts in an unquoted value (besides quotes, brackets, braces, escapes)."""
+
+
+def _check_unquoted(ctx: _Ctx, tok: Token) -> None:
+    """Reject characters Hydra's override grammar would reject, at their column."""
+    text = tok.text
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and text[i + 1 : i + 2] in _ESCAPABLE and i + 1 < len(text):
+            i += 2
+            continue
+        if c not in _UNQUOTED_OK:
+            hint = (
+                " or escape it as \\=; a '|' section names its key right after the '|': a=1|b=2"
+                if c == "="
+                else ""
+            )
+            raise ctx.error(
+                tok.col + i,
+                f"character {c!r} is not allowed in an unquoted value by Hydra's grammar; "
+                f"quote the value (a='...'){hint}",
+            )
+        i += 1
+
 
 TokenKind = Literal["(", ")", ",", "|", "text", "atom"]
 
@@ -74,7 +102,7 @@ class _Ctx:
 # ---------------------------------------------------------------------------------------------- lexer
 
 
-def _scan_quoted(ctx: _Ctx, s: str, i: int) -> int:
+def _scan_quoted(ctx: _Ctx, s: str, i: int, base: int) -> int:
     """Return the index just past the quoted string starting at ``s[i]``."""
     quote = s[i]
     j = i + 1
@@ -86,7 +114,7 @@ def _scan_quoted(ctx: _Ctx, s: str, i: int) -> int:
         if c == quote:
             return j + 1
         j += 1
-    raise ctx.error(i, f"unterminated quoted string (missing closing {quote})")
+    raise ctx.error(base + i, f"unterminated quoted string (missing closing {quote})")
 
 
 def _scan_nested(ctx: _Ctx, s: str, i: int, base: int) -> int:
@@ -100,13 +128,14 @@ def _scan_nested(ctx: _Ctx, s: str, i: int, base: int) -> int:
             j += 2
             continue
         if c in "'\"":
-            j = _scan_quoted(ctx, s, j)
+            j = _scan_quoted(ctx, s, j, base)
             continue
         if c in "[{":
             stack.append((closing[c], j))
         elif c in "]}":
             if not stack or stack[-1][0] != c:
-                raise ctx.error(base + j, f"unbalanced {c!r}")
+                expected = f" (expected {stack[-1][0]!r})" if stack else ""
+                raise ctx.error(base + j, f"unbalanced {c!r}{expected}")
             stack.pop()
             if not stack:
                 return j + 1
@@ -136,7 +165,7 @@ def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
             i += 1
         elif c in "'\"":
             flush(i)
-            j = _scan_quoted(ctx, value, i)
+            j = _scan_quoted(ctx, value, i, base)
             tokens.append(Token("atom", value[i:j], base + i, solid=True))
             i = j
         elif c == "$" and value.startswith("${", i):
@@ -154,7 +183,7 @@ def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
         else:
             if text_start is None:
                 text_start = i
-            i += 2 if c == "\\" else 1
+            i += 2 if c == "\\" and value[i + 1 : i + 2] in _ESCAPABLE else 1
     flush(len(value))
     return tokens
 
@@ -167,7 +196,8 @@ def _range(ctx: _Ctx, text: str, col: int) -> Seq[str]:  # noqa: C901
     parts: list[tuple[str, int]] = []
     pos = 0
     for piece in text.split(":"):
-        parts.append((piece, col + pos))
+        stripped = piece.lstrip()
+        parts.append((stripped.rstrip(), col + pos + len(piece) - len(stripped)))
         pos += len(piece) + 1
     exponent = 0
     last, last_col = parts[-1]
@@ -179,7 +209,7 @@ def _range(ctx: _Ctx, text: str, col: int) -> Seq[str]:  # noqa: C901
         exponent = e
         parts.pop()
     if len(parts) > 3:  # noqa: PLR2004
-        raise ctx.error(parts[3][1] - 1, "too many range parts: expected start:stop[:step][:suffix]")
+        raise ctx.error(parts[3][1], "too many range parts: expected start:stop[:step][:suffix]")
 
     def num(i: int, what: str, default: Decimal | None = None) -> Decimal:
         piece, pcol = parts[i]
@@ -282,7 +312,13 @@ class _Parser:
                 self.i += 1  # the ')'
                 parts.append(inner)
                 group_cols.append(tok.col)
+            elif tok.kind == "|":
+                raise self.ctx.error(
+                    tok.col, "'|' separates sections at the top level only, not inside '(...)'"
+                )
             else:
+                if tok.kind == "text":
+                    _check_unquoted(self.ctx, tok)
                 parts.append(tok)
                 self.i += 1
         # strip surrounding whitespace
