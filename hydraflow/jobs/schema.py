@@ -287,7 +287,7 @@ class _Reader:
             if key in JOB_KINDS:
                 if kind is not None:
                     raise self.error(f"{what} has both {kind!r} and {key!r}: use exactly one", k_node)
-                kind = key  # type: ignore[assignment]
+                kind = key
                 target = self.target(key, value, what)
             elif key == "add":
                 add = self.args(value, f"'add' of {what}")
