@@ -31,7 +31,8 @@ def make_native_expander(config_loader: Any = None) -> NativeExpander:
     parser = OverridesParser.create(config_loader=config_loader)
 
     def expand_native(argument: str) -> list[str]:
-        override = parser.parse_override(argument)
+        # parse_overrides (plural) attaches the config loader that glob() needs; parse_override does not
+        override = parser.parse_overrides([argument])[0]
         key = override.get_key_element()
         if not override.is_sweep_override():
             if override.is_delete() and override.value_type is None:
