@@ -46,6 +46,8 @@ class SubmititQueueConf:
     stderr_to_stdout: bool = False
     # seconds between two state polls of the whole sweep (one scheduler query per poll)
     poll_interval_s: float = 10.0
+    # progress display: auto (a live line on a terminal, log lines otherwise) | bar | log | none
+    progress: str = "auto"
     # how many times a job is requeued after hitting its time limit (preemptions always requeue)
     max_num_timeout: int = 0
     # commands run in the job script before the job starts (module load, conda activate, ...)

@@ -1,0 +1,385 @@
+"""Scheduler-independent part of the batch launchers (SLURM, PBS): job callable, submission, wait.
+
+The controller pickles what every job needs (Hydra context, config, task function, Hydra's singletons)
+**once** into the submitit folder; each array task carries only its overrides and job number and loads that shared
+file on the worker, where it re-composes its config with ``load_sweep_config`` and runs ``run_job``.
+
+Waiting costs one scheduler query per poll interval for the whole sweep (``poll_states``), plus a ``stat`` of
+each outstanding job's result file. A job the scheduler reports finished without a result (cancelled, node
+failure, killed) becomes a ``FAILED`` JobReturn naming that state. SIGINT/SIGTERM to the controller cancels
+every outstanding job of the sweep and says so.
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from omegaconf import open_dict
+
+from hydraflow.launch.common import JobFailedError, Progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from hydra.types import HydraContext, TaskFunction
+    from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+# Scheduler states after which a job without a result file will never produce one.
+TERMINAL_STATES = frozenset(
+    {
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "REVOKED",
+        "TIMEOUT",
+        "SPECIAL_EXIT",
+        "GONE",  # not in the queue any more (queue-only polling)
+    }
+)
+# States that may still turn into a requeued job: only given up on after a long grace period.
+SLOW_TERMINAL_STATES = frozenset({"PREEMPTED"})
+SLOW_GRACE_S = 120.0
+
+
+@dataclass
+class _Shared:
+    hydra_context: HydraContext
+    config: DictConfig
+    task_function: TaskFunction
+    singletons: dict[Any, Any]
+
+
+_SHARED_CACHE: dict[str, _Shared] = {}
+
+
+class HydraJob:
+    """The pickled job callable: small (a path, the overrides go in as arguments); checkpointable."""
+
+    def __init__(self, shared_path: str) -> None:
+        """Point at the shared pickle written by the controller."""
+        self.shared_path = shared_path
+
+    def __call__(self, overrides: list[str], job_num: int) -> JobReturn:
+        """Run one Hydra job on the worker."""
+        import submitit
+
+        shared = _load_shared(self.shared_path)
+        Singleton.set_state(shared.singletons)
+        setup_globals()
+        sweep_config = shared.hydra_context.config_loader.load_sweep_config(shared.config, list(overrides))
+        env = submitit.JobEnvironment()
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = env.job_id
+            sweep_config.hydra.job.num = job_num
+        ret = run_job(
+            hydra_context=shared.hydra_context,
+            task_function=shared.task_function,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        _link_scheduler_logs(ret, env)
+        return ret
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """Preemption/timeout: requeue the same job from the start (submitit's checkpoint protocol)."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def _load_shared(path: str) -> _Shared:
+    shared = _SHARED_CACHE.get(path)
+    if shared is None:
+        import cloudpickle
+
+        with Path(path).open("rb") as f:
+            shared = cloudpickle.load(f)
+        _SHARED_CACHE[path] = shared
+    return shared
+
+
+def _link_scheduler_logs(ret: JobReturn, env: Any) -> None:
+    """Make the scheduler's stdout/stderr of this job visible in the Hydra job directory."""
+    with contextlib.suppress(Exception):
+        out_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))  # type: ignore[union-attr]
+        for name, target in (("stdout.log", env.paths.stdout), ("stderr.log", env.paths.stderr)):
+            link = out_dir / name
+            if not link.exists() and Path(target).exists():
+                link.symlink_to(Path(target).resolve())
+
+
+def write_shared(
+    folder: Path, hydra_context: HydraContext, config: DictConfig, task_function: TaskFunction
+) -> str:
+    """Pickle the state shared by all jobs of a batch once; returns its path."""
+    import cloudpickle
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"hydraflow_shared_{uuid.uuid4().hex}.pkl"
+    shared = _Shared(hydra_context, config, task_function, Singleton.get_state())
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        cloudpickle.dump(shared, f)
+    tmp.replace(path)
+    return str(path)
+
+
+@dataclass
+class Backend:
+    """What a scheduler backend provides to :func:`run_batch`."""
+
+    name: str  # e.g. "hydraflow_slurm"
+    # submit one chunk (callable, overrides, job numbers) -> submitit jobs (one array)
+    submit: Callable[[HydraJob, list[list[str]], list[int]], list[Any]]
+    # one scheduler query: job id -> state (upper-case first word), for the given array ids
+    poll_states: Callable[[list[str]], dict[str, str]]
+    # cancel these array/job ids (one command)
+    cancel: Callable[[list[str]], None]
+    max_array_size: int
+    poll_interval_s: float
+    result_grace_s: float = 5.0
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def array_id(job_id: str) -> str:
+    """The array part of a submitit job id (``"12_3"`` -> ``"12"``; ``"12"`` -> ``"12"``)."""
+    return job_id.split("_", 1)[0]
+
+
+def run_batch(
+    backend: Backend,
+    *,
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    folder_root: Path,
+    progress_mode: str = "auto",
+) -> list[JobReturn]:
+    """Submit the batch as arrays of at most ``backend.max_array_size`` tasks, wait, return JobReturns."""
+    setup_globals()
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if "mode" in config.hydra.sweep and config.hydra.sweep.mode is not None:
+        sweep_dir.chmod(int(str(config.hydra.sweep.mode), 8))
+    total = len(job_overrides)
+    size = backend.max_array_size
+    n_arrays = -(-total // size)
+    log.info(
+        "%s: submitting %d job%s as %d job array%s (at most %d tasks each); sweep output dir: %s",
+        backend.name,
+        total,
+        "" if total == 1 else "s",
+        n_arrays,
+        "" if n_arrays == 1 else "s",
+        size,
+        sweep_dir,
+    )
+    for offset, overrides in enumerate(job_overrides):
+        log.info("\t#%d : %s", initial_job_idx + offset, " ".join(filter_overrides(overrides)))
+    shared = write_shared(folder_root, hydra_context, config, task_function)
+    fn = HydraJob(shared)
+    jobs: list[Any] = []
+    with _cancel_on_signal(backend, jobs):
+        for start in range(0, total, size):
+            chunk = [list(o) for o in job_overrides[start : start + size]]
+            nums = [initial_job_idx + start + k for k in range(len(chunk))]
+            submitted = backend.submit(fn, chunk, nums)
+            jobs.extend(submitted)
+            log.info(
+                "%s: job array %s: jobs #%d-#%d",
+                backend.name,
+                array_id(submitted[0].job_id),
+                nums[0],
+                nums[-1],
+            )
+        results = _wait(backend, jobs, [list(o) for o in job_overrides], initial_job_idx, progress_mode)
+    with contextlib.suppress(OSError):
+        Path(shared).unlink()
+    return results
+
+
+def _wait(
+    backend: Backend,
+    jobs: list[Any],
+    overrides: list[list[str]],
+    initial_job_idx: int,
+    progress_mode: str,
+) -> list[JobReturn]:
+    results: list[JobReturn | None] = [None] * len(jobs)
+    remaining = set(range(len(jobs)))
+    terminal_since: dict[int, float] = {}
+    states: dict[str, str] = {}
+    progress = Progress(len(jobs), mode=progress_mode, label=backend.name)
+    try:
+        while True:
+            for i in sorted(remaining):
+                if jobs[i].paths.result_pickle.exists():
+                    results[i] = _load_result(jobs[i], overrides[i], initial_job_idx + i)
+            _count_finished(remaining, results, progress, initial_job_idx)
+            if not remaining:
+                break
+            states = backend.poll_states(sorted({array_id(jobs[i].job_id) for i in remaining}))
+            now = time.monotonic()
+            running = 0
+            for i in sorted(remaining):
+                state = states.get(jobs[i].job_id, "PENDING")
+                running += state == "RUNNING"
+                grace = _grace(backend, state)
+                if grace is None:
+                    terminal_since.pop(i, None)
+                    continue
+                since = terminal_since.setdefault(i, now)
+                if jobs[i].paths.result_pickle.exists():
+                    results[i] = _load_result(jobs[i], overrides[i], initial_job_idx + i)
+                elif now - since >= grace:
+                    results[i] = _no_result(jobs[i], overrides[i], initial_job_idx + i, state)
+            _count_finished(remaining, results, progress, initial_job_idx, running=running)
+            if not remaining:
+                break
+            time.sleep(backend.poll_interval_s)
+    finally:
+        progress.close()
+    return [r for r in results if r is not None]
+
+
+def _grace(backend: Backend, state: str) -> float | None:
+    if state in TERMINAL_STATES:
+        return backend.result_grace_s
+    if state in SLOW_TERMINAL_STATES:
+        return SLOW_GRACE_S
+    return None
+
+
+def _count_finished(
+    remaining: set[int],
+    results: list[JobReturn | None],
+    progress: Progress,
+    initial_job_idx: int,
+    running: int | None = None,
+) -> None:
+    for i in sorted(remaining):
+        ret = results[i]
+        if ret is None:
+            continue
+        remaining.discard(i)
+        failed = ret.status != JobStatus.COMPLETED
+        if failed:
+            log.warning("#%d FAILED: %s", initial_job_idx + i, _first_line(ret))
+        progress.job_done(failed=failed)
+    progress.update(running=running)
+
+
+def _first_line(ret: JobReturn) -> str:
+    value = ret._return_value  # noqa: SLF001
+    text = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
+    lines = text.strip().splitlines()
+    return lines[0] if lines else text
+
+
+def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
+    from submitit.core.utils import pickle_load
+
+    try:
+        outcome, value = pickle_load(job.paths.result_pickle)
+    except Exception as exc:  # noqa: BLE001
+        error = JobFailedError(f"job #{job_num} ({job.job_id}): cannot read its result file: {exc!r}")
+        return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+    if outcome == "success" and isinstance(value, JobReturn):
+        return value
+    error = JobFailedError(
+        f"job #{job_num} ({' '.join(overrides)}), scheduler job {job.job_id}, failed:\n{value}\n"
+        f"logs: {job.paths.stdout} {job.paths.stderr}"
+    )
+    return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+
+
+def _no_result(job: Any, overrides: list[str], job_num: int, state: str) -> JobReturn:
+    tail = ""
+    with contextlib.suppress(OSError):
+        lines = Path(job.paths.stderr).read_text(errors="replace").splitlines()[-10:]
+        if lines:
+            tail = "\nlast lines of its stderr:\n" + "\n".join(lines)
+    error = JobFailedError(
+        f"job #{job_num} ({' '.join(overrides) or 'no overrides'}), scheduler job {job.job_id}, ended in "
+        f"state {state} without a result; logs: {job.paths.stdout} {job.paths.stderr}{tail}"
+    )
+    return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+
+
+class _Interrupted(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _cancel_on_signal(backend: Backend, jobs: list[Any]) -> Iterator[None]:
+    """SIGINT/SIGTERM (or any error) while submitting or waiting: cancel the sweep's outstanding jobs."""
+    in_main = threading.current_thread() is threading.main_thread()
+    old: dict[signal.Signals, Any] = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise _Interrupted(signum)
+
+    if in_main:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            old[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    except BaseException as exc:
+        for signum, previous in old.items():  # a second Ctrl-C must not interrupt the cancellation
+            signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else previous)
+        _cancel_outstanding(backend, jobs, exc)
+        if isinstance(exc, _Interrupted):
+            if exc.signum == signal.SIGINT:
+                raise KeyboardInterrupt from None
+            raise SystemExit(128 + exc.signum) from None
+        raise
+    finally:
+        for signum, previous in old.items():
+            signal.signal(signum, previous)
+
+
+def _cancel_outstanding(backend: Backend, jobs: list[Any], exc: BaseException) -> None:
+    outstanding = [j for j in jobs if not j.paths.result_pickle.exists()]
+    arrays = sorted({array_id(j.job_id) for j in outstanding})
+    why = signal.Signals(exc.signum).name if isinstance(exc, _Interrupted) else type(exc).__name__
+    if not arrays:
+        return
+    try:
+        backend.cancel(arrays)
+    except Exception as cancel_error:  # noqa: BLE001
+        message = f"{backend.name}: {why}: could not cancel jobs {' '.join(arrays)}: {cancel_error}"
+    else:
+        jobs_s = "" if len(outstanding) == 1 else "s"
+        arrays_s = "" if len(arrays) == 1 else "s"
+        message = (
+            f"{backend.name}: {why}: cancelled {len(outstanding)} outstanding job{jobs_s} of this sweep "
+            f"(job array{arrays_s} {' '.join(arrays)})"
+        )
+    log.warning("%s", message)
+    with contextlib.suppress(Exception):
+        sys.stderr.write(message + os.linesep)
+        sys.stderr.flush()
