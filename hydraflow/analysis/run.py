@@ -1,0 +1,433 @@
+"""A single MLflow run of a Hydra job: its config, its tracking-store info and an optional implementation."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+
+from typing_extensions import Self
+
+from hydraflow.analysis._errors import RunLoadError
+from hydraflow.analysis.loading import BadRunError, config_file, default_cache_dir, load_configs, read_config
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from hydraflow.analysis.collection import RunCollection
+    from hydraflow.analysis.store import RunInfo
+
+C = TypeVar("C")
+I = TypeVar("I")  # noqa: E741 - the implementation type, named like HydraFlow's
+R = TypeVar("R", bound="Run[Any, Any]")
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""Sentinel: "no default given"."""
+
+ImplFactory = Callable[[Path], Any] | Callable[[Path, Any], Any]
+
+
+def default_n_jobs() -> int:
+    """Threads used for reading run files: ``$HYDRAFLOW_N_JOBS`` or ``min(8, 2 * cpu count)``."""
+    env = os.environ.get("HYDRAFLOW_N_JOBS")
+    if env:
+        return max(1, int(env))
+    return min(8, 2 * (os.cpu_count() or 1))
+
+
+class InfoBatch:
+    """The runs of one load; their infos are read together, on first access of any run's ``info``."""
+
+    def __init__(self, tracking_uri: str | None, n_jobs: int) -> None:
+        """An empty batch reading from ``tracking_uri`` with ``n_jobs`` threads."""
+        self.tracking_uri = tracking_uri
+        self.n_jobs = n_jobs
+        self.runs: list[Run[Any, Any]] = []
+        self._lock = threading.Lock()
+        self._done = False
+
+    def load(self) -> None:
+        """Read the info of every run of the batch (once)."""
+        with self._lock:
+            if self._done:
+                return
+            from hydraflow.analysis.store import read_infos
+
+            infos = read_infos([r.run_dir for r in self.runs], self.tracking_uri, self.n_jobs)
+            for run in self.runs:
+                run._info = infos[run.run_dir]  # noqa: SLF001
+            self._done = True
+
+
+def _has_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_interpolation(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_interpolation(v) for v in value)
+    return False
+
+
+def _lookup_plain(container: Any, parts: Sequence[str]) -> Any:
+    """Walk dicts/lists along ``parts``; MISSING when a step does not exist."""
+    value = container
+    for part in parts:
+        if isinstance(value, Mapping):
+            if part in value:
+                value = value[part]
+                continue
+            return MISSING
+        if isinstance(value, list) and (part.isdigit() or (part[:1] == "-" and part[1:].isdigit())):
+            i = int(part)
+            if -len(value) <= i < len(value):
+                value = value[i]
+                continue
+        return MISSING
+    return value
+
+
+def _lookup_object(obj: Any, key: str) -> Any:
+    """Dotted lookup through attributes and mappings; a mapping also matches the whole rest of the key.
+
+    ``metrics.val.loss`` on an info finds ``info.metrics["val.loss"]`` (MLflow keys may contain dots).
+    """
+    parts = key.split(".")
+    value = obj
+    for n, part in enumerate(parts):
+        if isinstance(value, Mapping):
+            rest = ".".join(parts[n:])
+            if rest in value:
+                return value[rest]
+            if part in value:
+                value = value[part]
+                continue
+            return MISSING
+        if isinstance(value, list):
+            return _lookup_plain(value, parts[n:])
+        if part.startswith("_"):
+            return MISSING
+        attr = getattr(value, part, MISSING)
+        if attr is MISSING or (inspect.ismethod(attr) or inspect.isbuiltin(attr)):
+            return MISSING
+        value = attr
+    return value
+
+
+class Run(Generic[C, I]):
+    """One run: ``cfg`` (its Hydra config), ``info`` (what MLflow recorded) and ``impl`` (your object).
+
+    Create runs with :meth:`Run.load`. ``Run[MyConfig].load(...)`` (or ``cfg_type=MyConfig``) gives ``cfg``
+    the structure and types of a dataclass.
+    """
+
+    _cfg_type: ClassVar[type | None] = None
+    _typed: ClassVar[dict[Any, type]] = {}
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        impl_factory: ImplFactory | None = None,
+        *,
+        config: dict[str, Any] | None = None,
+        cfg_type: type | None = None,
+        info_batch: InfoBatch | None = None,
+        tracking_uri: str | None = None,
+    ) -> None:
+        """Wrap a run directory; prefer :meth:`Run.load`, which checks and batches."""
+        self.run_dir = Path(run_dir)
+        self.impl_factory = impl_factory
+        self.cfg_type = cfg_type if cfg_type is not None else type(self)._cfg_type  # noqa: SLF001
+        self._config = config
+        self._cfg: Any = None
+        self._impl: Any = MISSING
+        self._info: RunInfo | None = None
+        if info_batch is None:
+            info_batch = InfoBatch(tracking_uri, 1)
+            info_batch.runs.append(self)
+        self._batch = info_batch
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        """``Run[Config]`` / ``Run[Config, Impl]``: a Run class whose ``cfg`` is typed by ``Config``."""
+        alias = super().__class_getitem__(params)  # type: ignore[misc]
+        first = params[0] if isinstance(params, tuple) else params
+        if not isinstance(first, type) or isinstance(first, TypeVar):
+            return alias
+        typed = cls._typed.get((cls, first))
+        if typed is None:
+            typed = type(f"{cls.__name__}[{first.__name__}]", (cls,), {"_cfg_type": first})
+            cls._typed[(cls, first)] = typed
+        return typed
+
+    def __repr__(self) -> str:
+        """``Run('<run id>')``."""
+        return f"{type(self).__name__}({self.run_id!r})"
+
+    # ------------------------------------------------------------------ loading
+
+    @overload
+    @classmethod
+    def load(  # type: ignore[overload-overlap]
+        cls: type[R],
+        run_dir: str | os.PathLike[str],
+        impl_factory: ImplFactory | None = ...,
+        *,
+        cfg_type: type | None = ...,
+        tracking_uri: str | os.PathLike[str] | None = ...,
+        index: bool | str | os.PathLike[str] = ...,
+        n_jobs: int | None = ...,
+    ) -> R: ...
+
+    @overload
+    @classmethod
+    def load(
+        cls: type[R],
+        run_dir: Iterable[str | os.PathLike[str]],
+        impl_factory: ImplFactory | None = ...,
+        *,
+        cfg_type: type | None = ...,
+        tracking_uri: str | os.PathLike[str] | None = ...,
+        index: bool | str | os.PathLike[str] = ...,
+        n_jobs: int | None = ...,
+    ) -> RunCollection[R]: ...
+
+    @classmethod
+    def load(
+        cls,
+        run_dir: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        impl_factory: ImplFactory | None = None,
+        *,
+        cfg_type: type | None = None,
+        tracking_uri: str | os.PathLike[str] | None = None,
+        index: bool | str | os.PathLike[str] = False,
+        n_jobs: int | None = None,
+    ) -> Self | RunCollection[Self]:
+        """Load one run (a path) or a :class:`RunCollection` (an iterable of paths).
+
+        Args:
+            run_dir: A run directory (``.../<experiment id>/<run id>``, containing ``artifacts/``), or an
+                iterable of them such as :func:`iter_run_dirs`.
+            impl_factory: Builds ``run.impl`` lazily: called with the run's artifacts directory, or with the
+                artifacts directory and ``run.cfg`` if it takes two arguments.
+            cfg_type: A dataclass (or attrs class) that types ``run.cfg``; same as ``Run[cfg_type].load``.
+            tracking_uri: Where ``run.info`` is read from for runs of a sqlite or server store (file-store
+                runs
+                carry their own files). Default: MLflow's active tracking URI.
+            index: Keep a Parquet index of the parsed configs, invalidated by each config file's modification
+                time: True for the default cache directory (``$HYDRAFLOW_CACHE_DIR`` or
+                ``~/.cache/hydraflow``), or a directory.
+            n_jobs: Threads reading files (default: :func:`default_n_jobs`).
+
+        Returns:
+            A :class:`Run` for a path, a :class:`RunCollection` for an iterable.
+
+        Raises:
+            RunLoadError: A single run directory has no readable config (collections skip such runs with a
+                :class:`CorruptRunWarning` instead).
+        """
+        uri = None if tracking_uri is None else os.fspath(tracking_uri)
+        jobs = default_n_jobs() if n_jobs is None else max(1, n_jobs)
+        if isinstance(run_dir, (str, os.PathLike)):
+            path = Path(run_dir)
+            try:
+                config = read_config(path)
+            except BadRunError as exc:
+                raise RunLoadError(str(exc)) from None
+            return cls(path, impl_factory, config=config, cfg_type=cfg_type, tracking_uri=uri)
+
+        from hydraflow.analysis.collection import RunCollection
+
+        cache_dir: Path | None = None
+        if index is True:
+            cache_dir = default_cache_dir()
+        elif index is not False:
+            cache_dir = Path(index)
+        batch = InfoBatch(uri, jobs)
+        loaded = load_configs((Path(p) for p in run_dir), n_jobs=jobs, cache_dir=cache_dir)
+        runs = [cls(d, impl_factory, config=cfg, cfg_type=cfg_type, info_batch=batch) for d, cfg in loaded]
+        batch.runs = list(runs)
+        return RunCollection(runs)
+
+    # ------------------------------------------------------------------ components
+
+    @property
+    def run_id(self) -> str:
+        """The MLflow run id (the run directory's name)."""
+        return self.run_dir.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The raw config as parsed from ``.hydra/config.yaml`` (plain dicts and lists; do not modify)."""
+        if self._config is None:
+            try:
+                self._config = read_config(self.run_dir)
+            except BadRunError as exc:
+                raise RunLoadError(str(exc)) from None
+        return self._config
+
+    @property
+    def cfg(self) -> DictConfig:
+        """The config as an OmegaConf ``DictConfig`` (typed by ``cfg_type``), created on first use."""
+        if self._cfg is None:
+            from omegaconf import OmegaConf
+
+            cfg: Any = OmegaConf.create(self.config)
+            if self.cfg_type is not None:
+                try:
+                    cfg = OmegaConf.merge(OmegaConf.structured(self.cfg_type), cfg)
+                except Exception as exc:
+                    msg = (
+                        f"config of run {self.run_id} ({config_file(self.run_dir)}) does not fit "
+                        f"{self.cfg_type.__name__}: {exc}"
+                    )
+                    raise RunLoadError(msg) from exc
+            self._cfg = cfg
+        return self._cfg
+
+    @property
+    def info(self) -> RunInfo:
+        """What the tracking store recorded (status, times, params, tags, latest metrics).
+
+        Read on first access, for all runs loaded together (one batch per load).
+        """
+        if self._info is None:
+            self._batch.load()
+            if self._info is None:  # a run created by hand and added to no batch
+                from hydraflow.analysis.store import read_infos
+
+                self._info = read_infos([self.run_dir], self._batch.tracking_uri, 1)[self.run_dir]
+        return self._info
+
+    @property
+    def impl(self) -> I:
+        """The object built by ``impl_factory`` (None without one), created on first use."""
+        if self._impl is MISSING:
+            factory = self.impl_factory
+            if factory is None:
+                self._impl = None
+            else:
+                artifacts = self.run_dir / "artifacts"
+                if _n_positional(factory) >= 2:  # noqa: PLR2004
+                    self._impl = factory(artifacts, self.cfg)  # type: ignore[call-arg]
+                else:
+                    self._impl = factory(artifacts)  # type: ignore[call-arg]
+        return self._impl
+
+    # ------------------------------------------------------------------ values
+
+    def _from_config(self, key: str) -> Any:
+        value = _lookup_plain(self.config, key.split("."))
+        if value is MISSING:
+            if self.cfg_type is not None:
+                from omegaconf import OmegaConf
+
+                found = OmegaConf.select(self.cfg, key, default=MISSING)
+                if found is not MISSING:
+                    return OmegaConf.to_container(found) if OmegaConf.is_config(found) else found
+            return MISSING
+        if _has_interpolation(value):
+            from omegaconf import OmegaConf
+
+            try:
+                found = OmegaConf.select(self.cfg, key, default=MISSING)
+                if OmegaConf.is_config(found):
+                    return OmegaConf.to_container(found, resolve=True)
+            except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside Hydra: keep the raw text
+                return value
+            return value if found is MISSING else found
+        return value
+
+    def get(self, key: str, default: Any = MISSING) -> Any:
+        """A value by dotted key (``"model.lr"``; ``"model__lr"`` is the same key).
+
+        Looked up in the config, then in ``impl``, then in ``info`` (``"status"``, ``"metrics.loss"``,
+        ``"params.model.lr"``, ``"tags.hydraflow.fingerprint"``, ``"start_time"``, ...). ``"run_id"``,
+        ``"run_dir"``, ``"cfg"``, ``"impl"`` and ``"info"`` are also understood.
+
+        Args:
+            key: The key.
+            default: Returned when the key is found nowhere; a callable default is called with the run.
+
+        Raises:
+            KeyError: The key is found nowhere and no default was given (names the key and the run).
+        """
+        key = key.replace("__", ".")
+        value = self._from_config(key)
+        if value is not MISSING:
+            return value
+        if key in ("run_id", "run_dir", "cfg", "impl", "info"):
+            return getattr(self, key)
+        if self.impl_factory is not None:
+            value = _lookup_object(self.impl, key)
+            if value is not MISSING:
+                return value
+        value = _lookup_object(self.info, key)
+        if value is not MISSING:
+            return value
+        if default is not MISSING:
+            return default(self) if callable(default) else default
+        msg = f"key {key!r} not found in run {self.run_id} ({self.run_dir}): not in its config, impl or info"
+        raise KeyError(msg)
+
+    def __getitem__(self, key: str) -> Any:
+        """``run[key]`` is ``run.get(key)``."""
+        return self.get(key)
+
+    def to_dict(self, *, flatten: bool = True) -> dict[str, Any]:
+        """The config as a dict; flattened to dotted keys (``{"model.lr": 0.1}``) by default."""
+        cfg = self.config
+        if _has_interpolation(cfg):
+            from omegaconf import OmegaConf
+
+            with contextlib.suppress(Exception):  # unresolvable (e.g. ${hydra:...}): keep the raw text
+                cfg = OmegaConf.to_container(self.cfg, resolve=True)  # type: ignore[assignment]
+        return flatten_dict(cfg) if flatten else dict(cfg)
+
+    # ------------------------------------------------------------------ artifacts
+
+    def path(self, relative: str | os.PathLike[str] = "") -> Path:
+        """A path inside the run's artifact directory (``<run dir>/artifacts/<relative>``)."""
+        return self.run_dir / "artifacts" / relative
+
+    def iterdir(self, relative: str = "") -> Iterator[Path]:
+        """The entries of an artifact directory."""
+        yield from self.path(relative).iterdir()
+
+    def glob(self, pattern: str, relative: str = "") -> Iterator[Path]:
+        """Artifact paths matching a glob pattern."""
+        yield from self.path(relative).glob(pattern)
+
+
+def _n_positional(fn: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(1 for p in params if p.kind in kinds)
+
+
+def flatten_dict(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(flatten_dict(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
