@@ -29,8 +29,21 @@ HYDRA_FUNCTIONS = frozenset(
 )
 """Names of the functions of Hydra's override grammar: a section starting with one goes to Hydra."""
 
-_KEY_RE = re.compile(r"[A-Za-z0-9_$\-./@]+")
-_SECTION_KEY_RE = re.compile(r"\s*(\+\+|\+|~)?([A-Za-z0-9_$\-./@]+)=")
+_KEY_RE = re.compile(r"[A-Za-z0-9_$\-./@+]+")
+_SECTION_KEY_RE = re.compile(r"\s*(\+\+|\+|~)?([A-Za-z0-9_$\-./@+]+)=")
+_ID = r"[A-Za-z_$][A-Za-z0-9_$\-]*"
+_DOT_PATH = rf"{_ID}(?:\.(?:{_ID}|\d+))*"
+_GROUP_ID = r"[A-Za-z_][A-Za-z0-9_\-]*"
+_HYDRA_KEY_RE = re.compile(rf"(?:{_GROUP_ID}(?:/{_GROUP_ID})+|{_DOT_PATH})(?:@(?:{_DOT_PATH})?)?")
+"""A key of Hydra's override grammar: ``a.b.c``, ``group/sub``, ``group@package``."""
+
+
+def _check_key(ctx: _Ctx, key: str, col: int) -> str:
+    if not _HYDRA_KEY_RE.fullmatch(key):
+        raise ctx.error(col, f"{key!r} is not a valid Hydra key (a.b.c, group/name or group@package)")
+    return key
+
+
 _TAG_RE = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*):")
 _FUNC_TAIL_RE = re.compile(r"(?<![A-Za-z0-9_$\-])([A-Za-z_]+)\s*$")
 _RANGE_START = frozenset("0123456789+-.:")
@@ -145,6 +158,91 @@ def _scan_nested(ctx: _Ctx, s: str, i: int, base: int) -> int:
     raise ctx.error(base + col, f"unclosed {opener!r}")
 
 
+def _scan_interpolation(ctx: _Ctx, s: str, i: int, base: int) -> int:
+    """Return the index just past the ``${...}`` starting at ``s[i]`` (Hydra: no ``}`` inside, not empty)."""
+    end = s.find("}", i + 2)
+    if end < 0:
+        raise ctx.error(base + i, "unclosed '${'")
+    if end == i + 2:
+        raise ctx.error(base + i, "empty interpolation '${}'")
+    return end + 1
+
+
+def _split_top(ctx: _Ctx, text: str, base: int, sep: str) -> list[tuple[str, int]]:
+    """Split ``text`` at top-level ``sep`` (outside quotes, brackets, braces); pieces with their columns."""
+    pieces: list[tuple[str, int]] = []
+    depth = 0
+    start = 0
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and text[i + 1 : i + 2] in _ESCAPABLE and i + 1 < len(text):
+            i += 2
+            continue
+        if c in "'\"":
+            i = _scan_quoted(ctx, text, i, base)
+            continue
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+        elif c == sep and depth == 0:
+            pieces.append((text[start:i], base + start))
+            start = i + 1
+            if sep == ":":  # a dict entry: only the first ':' separates key and value
+                break
+        i += 1
+    pieces.append((text[start:], base + start))
+    return pieces
+
+
+def _check_element(ctx: _Ctx, text: str, col: int) -> None:
+    """Check one element of a Hydra list or dict (``col`` = column of ``text``)."""
+    stripped = text.strip()
+    scol = col + len(text) - len(text.lstrip())
+    if not stripped:
+        raise ctx.error(col, "empty element")
+    i = 0
+    while i < len(stripped):
+        c = stripped[i]
+        if c == "\\" and stripped[i + 1 : i + 2] in _ESCAPABLE and i + 1 < len(stripped):
+            i += 2
+        elif c in "'\"[{":
+            j = _scan_quoted(ctx, stripped, i, scol) if c in "'\"" else _scan_nested(ctx, stripped, i, scol)
+            if i != 0 or j != len(stripped):
+                raise ctx.error(scol + i, f"{_describe(c)} cannot be joined with other text")
+            if c in "[{":
+                _check_container(ctx, stripped, scol)
+            i = j
+        elif c == "$" and stripped.startswith("${", i):
+            i = _scan_interpolation(ctx, stripped, i, scol)
+        elif c not in _UNQUOTED_OK or c == ",":
+            raise ctx.error(scol + i, f"character {c!r} is not allowed here by Hydra's grammar; quote it")
+        else:
+            i += 1
+
+
+def _check_container(ctx: _Ctx, text: str, col: int) -> None:
+    """Check a Hydra list ``[...]`` or dict ``{...}`` value the way Hydra's grammar would."""
+    inner = text[1:-1]
+    if not inner.strip():
+        return
+    for element, ecol in _split_top(ctx, inner, col + 1, ","):
+        if text[0] == "[":
+            _check_element(ctx, element, ecol)
+            continue
+        entry = _split_top(ctx, element, ecol, ":")
+        if len(entry) == 1:
+            raise ctx.error(ecol + len(element), "expected 'key: value' in a dict")
+        if not entry[0][0].strip():
+            raise ctx.error(ecol, "expected 'key: value' in a dict")
+        key, kcol = entry[0]
+        for k, c in enumerate(key):
+            if c not in _UNQUOTED_OK or c in "$,":
+                raise ctx.error(kcol + k, f"character {c!r} is not allowed in a dict key")
+        _check_element(ctx, entry[1][0], entry[1][1])
+
+
 def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
     """Split ``value`` (starting at column ``base`` of the argument) into tokens."""
     tokens: list[Token] = []
@@ -170,12 +268,13 @@ def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
             i = j
         elif c == "$" and value.startswith("${", i):
             flush(i)
-            j = _scan_nested(ctx, value, i + 1, base)
+            j = _scan_interpolation(ctx, value, i, base)
             tokens.append(Token("atom", value[i:j], base + i))
             i = j
         elif c in "[{":
             flush(i)
             j = _scan_nested(ctx, value, i, base)
+            _check_container(ctx, value[i:j], base + i)
             tokens.append(Token("atom", value[i:j], base + i, solid=True))
             i = j
         elif c in "]}":
@@ -431,7 +530,7 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
     eq = text.find("=")
     if eq < 0:
         key = text[len(prefix) :]
-        if prefix == "~" and _KEY_RE.fullmatch(key):
+        if prefix == "~" and _KEY_RE.fullmatch(key) and _check_key(ctx, key, 1):
             return Parsed(index, text, Items([text]), [(key, len(prefix))], key_col=1, display_key=text)
         if not key:
             raise ctx.error(len(prefix), "missing key")
@@ -453,9 +552,9 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
         value = value[tm.end() :]
         if not value:
             raise ctx.error(base, f"empty value after pairing tag @{parsed.tag}:")
-    elif value == "":
-        parsed.overrides = Items([text])
-        parsed.keys.append((key, len(prefix)))
+    elif not value.strip():
+        parsed.overrides = Items([text[:base]])
+        parsed.keys.append((_check_key(ctx, key, len(prefix)), len(prefix)))
         return parsed
     tokens = tokenize(ctx, value, base)
     sections = _split_sections(tokens)
@@ -466,7 +565,9 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
         sec_start = bars[n - 1].col + 1 if n > 0 else base
         sec_end = bars[n].col if n < len(bars) else len(text)
         if not section or all(t.kind == "text" and not t.text.strip() for t in section):
-            where = "leading" if n == 0 and bars else "trailing" if n == len(sections) - 1 else "empty"
+            if not bars:
+                raise ctx.error(sec_start, "empty value")
+            where = "leading" if n == 0 else "trailing" if n == len(sections) - 1 else "empty"
             msg = {"leading": "leading '|'", "trailing": "trailing '|'", "empty": "empty '|' section"}[where]
             col = bars[0].col if where == "leading" else bars[-1].col if where == "trailing" else sec_start
             raise ctx.error(col, msg)
@@ -523,10 +624,10 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
             if split and all(v is not None and is_number(v) for v in values):
                 scaled = Mapped(Items([v for v in values if v is not None]), _scale_fn(split[1]))
                 seqs.append(Mapped(scaled, _with_key(f"{sec_prefix}{split[0]}=")))
-                parsed.keys.append((split[0], sec_key_col))
+                parsed.keys.append((_check_key(ctx, split[0], sec_key_col), sec_key_col))
             else:
                 seqs.append(Items(out))
-                parsed.keys.append((sec_key, sec_key_col))
+                parsed.keys.append((_check_key(ctx, sec_key, sec_key_col), sec_key_col))
             continue
         end_col = sec_end
         values_seq = _Parser(ctx, section, end_col).parse_list(None)
@@ -534,7 +635,7 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
         if split and values_seq.is_numeric():
             values_seq = Mapped(values_seq, _scale_fn(split[1]))
             sec_key = split[0]
-        parsed.keys.append((sec_key, sec_key_col))
+        parsed.keys.append((_check_key(ctx, sec_key, sec_key_col), sec_key_col))
         seqs.append(Mapped(values_seq, _with_key(f"{sec_prefix}{sec_key}=")))
     parsed.overrides = seqs[0] if len(seqs) == 1 else Concat(seqs)
     return parsed

@@ -56,7 +56,13 @@ def error(*args: str, native: bool = True) -> SweepSyntaxError:
         ("a=[1,2", 2, "unclosed '['"),
         ("a={x:[1}", 7, "unbalanced '}' (expected ']')"),
         ("a=1]", 3, "unbalanced ']'"),
-        ("a=${x", 3, "unclosed '{'"),
+        ("a=${x", 2, "unclosed '${'"),
+        ("a=${}", 2, "empty interpolation"),
+        ("a=[1,]", 5, "empty element"),
+        ("a={x}", 4, "expected 'key: value' in a dict"),
+        ("a=[x=y]", 4, "character '=' is not allowed here"),
+        ("1=2", 0, "'1' is not a valid Hydra key"),
+        ("a/b.c=x", 0, "'a/b.c' is not a valid Hydra key"),
         ("a='x'y", 2, "a quoted string cannot be joined"),
         ("a=[1]_(2,3)", 2, "a list cannot be joined"),
         ("a=x;y", 3, "character ';' is not allowed"),
@@ -130,7 +136,7 @@ def test_native_function_without_native_expander() -> None:
 def test_error_is_a_value_error_and_pickles() -> None:
     e = error("a=5:3")
     assert isinstance(e, ValueError)
-    again = pickle.loads(pickle.dumps(e))
+    again = pickle.loads(pickle.dumps(e))  # noqa: S301 - our own object
     assert (again.text, again.column, again.message, again.argument) == (
         e.text,
         e.column,
