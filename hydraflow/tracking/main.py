@@ -1,0 +1,418 @@
+"""``@hydraflow.main``: every Hydra job becomes one MLflow run, deduplicated by a config fingerprint."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hydraflow.tracking.fingerprint import fingerprint
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+__all__ = ["DRY_RUN_ENV", "DRY_RUN_FLAG", "flatten_params", "main"]
+
+log = logging.getLogger("hydraflow")
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+DRY_RUN_FLAG = "--dry-run"
+DRY_RUN_ENV = "HYDRAFLOW_DRY_RUN"
+
+# MLflow limits (mlflow.utils.validation): values are cut to these lengths, batches to this size.
+_MAX_PARAM_VALUE = 6000
+_MAX_KEY = 250
+_MAX_TAG_VALUE = 8000
+_BATCH = 100
+
+
+def main(
+    node: Any = None,
+    config_name: str = "config",
+    *,
+    config_path: str | None = None,
+    tracking_uri: str | Path | None = None,
+    chdir: bool = False,
+    force_new_run: bool = False,
+    match_overrides: bool = False,
+    rerun_finished: bool = False,
+    dry_run: bool = False,
+    update: Callable[[Any], Any] | None = None,
+) -> Callable[[Callable[[Run, Any], R]], Callable[..., Any]]:
+    """Turn ``fn(run, cfg)`` into a Hydra app whose every job is one MLflow run.
+
+    Args:
+        node: The config schema: a dataclass class or instance (or a dict), stored in Hydra's ConfigStore under
+            ``config_name`` (or ``<config_name>_schema`` when ``config_path`` is given, for use in the YAML's
+            ``defaults`` list). ``None`` for YAML-only apps.
+        config_name: The primary config name.
+        config_path: Directory of YAML configs, relative to the app's file (as in ``hydra.main``).
+        tracking_uri: MLflow tracking URI; MLflow's default (``sqlite:///mlflow.db``) when None.
+        chdir: Run the function inside the run's local artifact directory.
+        force_new_run: Always start a new run (no lookup).
+        match_overrides: Identify runs by the job's command-line overrides instead of the whole resolved config.
+        rerun_finished: Run the function again for a FINISHED run (into the same run id).
+        dry_run: Print each job's config and fingerprint; touch no store, do not call the function. The command-line
+            flag ``--dry-run`` (removed before Hydra parses the arguments) and ``HYDRAFLOW_DRY_RUN=1`` do the same.
+        update: ``update(cfg) -> cfg | None`` applied to the job's config before it is fingerprinted, logged and
+            saved to ``.hydra/config.yaml``.
+
+    The function receives the active ``mlflow.entities.Run`` and the job's ``DictConfig`` (typed and validated
+    by the schema; use ``OmegaConf.to_object(cfg)`` for a real dataclass instance). Its return value is returned
+    to Hydra (``JobReturn.return_value`` in multirun, so optimising sweepers see it) and, when JSON-serialisable
+    and short, stored as the run tag ``hydraflow.return``; a skipped job returns that stored value (or None).
+    """
+
+    def decorator(fn: Callable[[Run, Any], R]) -> Callable[..., Any]:
+        import hydra
+        from hydra.core.config_store import ConfigStore
+
+        if node is not None:
+            name = config_name if config_path is None else f"{config_name}_schema"
+            ConfigStore.instance().store(name=name, node=node)
+
+        state = {"dry_run": dry_run}
+
+        @functools.wraps(fn)
+        def task(cfg: Any) -> Any:
+            return _job(fn, cfg, state["dry_run"] or _env_dry_run(), options)
+
+        options = _Options(
+            tracking_uri=None if tracking_uri is None else str(tracking_uri),
+            chdir=chdir,
+            force_new_run=force_new_run,
+            match_overrides=match_overrides,
+            rerun_finished=rerun_finished,
+            update=update,
+        )
+        hydra_main = hydra.main(config_path=config_path, config_name=config_name, version_base=None)(task)
+
+        @functools.wraps(fn)
+        def entry(cfg_passthrough: Any = None) -> Any:
+            if cfg_passthrough is None and DRY_RUN_FLAG in sys.argv[1:]:
+                sys.argv[1:] = [a for a in sys.argv[1:] if a != DRY_RUN_FLAG]
+                state["dry_run"] = True
+                os.environ[DRY_RUN_ENV] = "1"  # for launchers that start fresh worker processes
+            return hydra_main(cfg_passthrough)
+
+        return entry
+
+    return decorator
+
+
+class _Options:
+    __slots__ = ("chdir", "force_new_run", "match_overrides", "rerun_finished", "tracking_uri", "update")
+
+    def __init__(
+        self,
+        *,
+        tracking_uri: str | None,
+        chdir: bool,
+        force_new_run: bool,
+        match_overrides: bool,
+        rerun_finished: bool,
+        update: Callable[[Any], Any] | None,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.chdir = chdir
+        self.force_new_run = force_new_run
+        self.match_overrides = match_overrides
+        self.rerun_finished = rerun_finished
+        self.update = update
+
+
+def _env_dry_run() -> bool:
+    return os.environ.get(DRY_RUN_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _hydra_dir(hc: Any) -> Path | None:
+    if hc.output_subdir is None:
+        return None
+    return Path(hc.runtime.output_dir) / hc.output_subdir
+
+
+def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options) -> Any:
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    hc = HydraConfig.get()
+    if opts.update is not None:
+        updated = opts.update(cfg)
+        if updated is not None:
+            cfg = updated
+        hydra_dir = _hydra_dir(hc)
+        if hydra_dir is not None:
+            OmegaConf.save(cfg, hydra_dir / "config.yaml")
+
+    overrides = sorted(str(o) for o in hc.overrides.task)
+    config_fp = fingerprint(cfg)
+    overrides_fp = fingerprint(overrides)
+    job_name = str(hc.job.name)
+
+    if dry_run:
+        log.info(
+            "hydraflow dry run: job %s, fingerprint %s, overrides %s\n%s",
+            job_name,
+            config_fp,
+            overrides,
+            OmegaConf.to_yaml(cfg).rstrip(),
+        )
+        return None
+
+    import mlflow
+
+    from hydraflow.tracking import store
+
+    if opts.tracking_uri is not None:
+        mlflow.set_tracking_uri(opts.tracking_uri)
+    uri = mlflow.get_tracking_uri()
+    client = _client(uri)
+    experiment = store.get_or_create_experiment(client, job_name)
+    exp_id = str(experiment.experiment_id)
+
+    tag, key = (
+        (store.OVERRIDES_TAG, overrides_fp) if opts.match_overrides else (store.FINGERPRINT_TAG, config_fp)
+    )
+    lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if not opts.force_new_run:
+        directory = store.lock_dir(uri, experiment.artifact_location)
+        lock = store.fingerprint_lock(directory, f"{exp_id}-{key[:40]}")
+
+    with lock:
+        existing = None if opts.force_new_run else store.find_run(client, exp_id, tag, key)
+        if existing is not None and existing.info.status == "FINISHED" and not opts.rerun_finished:
+            log.info(
+                "hydraflow: skipping job %s: run %s (experiment %s) with %s %s is FINISHED "
+                "(pass rerun_finished=True to run it again)",
+                job_name,
+                existing.info.run_id,
+                job_name,
+                tag,
+                key,
+            )
+            return _stored_return(existing)
+        if existing is not None:
+            log.info(
+                "hydraflow: %s run %s (status %s) of experiment %s",
+                "rerunning" if existing.info.status == "FINISHED" else "resuming",
+                existing.info.run_id,
+                existing.info.status,
+                job_name,
+            )
+        tags = {
+            store.FINGERPRINT_TAG: config_fp,
+            store.OVERRIDES_TAG: overrides_fp,
+            store.JOB_NAME_TAG: job_name,
+            store.VERSION_TAG: _version(),
+        }
+        return _execute(fn, cfg, hc, client, exp_id, existing, tags, opts)
+
+
+_prepared: set[str] = set()
+
+
+def _client(uri: str) -> MlflowClient:
+    """An MlflowClient for ``uri``; a fresh sqlite file is created under an inter-process lock."""
+    from mlflow.tracking import MlflowClient
+
+    from hydraflow.tracking import store
+
+    client = MlflowClient(uri)
+    if uri in _prepared:
+        return client
+    db = store.sqlite_path(uri)
+    if db is not None:
+        # Creating the schema of a new sqlite file is not safe when 32 jobs start at once: serialise it.
+        with store.fingerprint_lock(db.parent / ".hydraflow-locks", f"init-{db.name}"):
+            store.retry(client.search_experiments, max_results=1, what="open sqlite store")
+    _prepared.add(uri)
+    return client
+
+
+def _version() -> str:
+    from hydraflow import __version__
+
+    return __version__
+
+
+def _execute(
+    fn: Callable[[Run, Any], Any],
+    cfg: Any,
+    hc: Any,
+    client: MlflowClient,
+    exp_id: str,
+    existing: Run | None,
+    tags: dict[str, str],
+    opts: _Options,
+) -> Any:
+    import mlflow
+    from mlflow.entities import Param, RunTag
+
+    from hydraflow.tracking import store
+
+    if existing is None:
+        created = store.retry(client.create_run, exp_id, tags=tags, what="create_run")
+        run_id = created.info.run_id
+        old_params: dict[str, str] = {}
+    else:
+        run_id = existing.info.run_id
+        old_params = dict(existing.data.params)
+        store.retry(
+            client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()], what="log_batch(tags)"
+        )
+
+    active = store.retry(mlflow.start_run, run_id=run_id, what="start_run")
+    try:
+        params = []
+        for k, v in flatten_params(cfg).items():
+            if k in old_params:
+                if old_params[k] != v:
+                    log.warning(
+                        "hydraflow: param %s of run %s stays %r (now %r)", k, run_id, old_params[k], v
+                    )
+                continue
+            params.append(Param(k, v))
+        for i in range(0, len(params), _BATCH):
+            store.retry(client.log_batch, run_id, params=params[i : i + _BATCH], what="log_batch(params)")
+        hydra_dir = _hydra_dir(hc)
+        if hydra_dir is not None and hydra_dir.is_dir():
+            client.log_artifacts(run_id, str(hydra_dir), ".hydra")
+        run = mlflow.active_run() or active
+        with _maybe_chdir(run if opts.chdir else None):
+            result = fn(run, cfg)
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        log.exception("hydraflow: job failed, run %s marked %s", run_id, status)  # noqa: LOG004
+        _close(client, run_id, hc, status, resumed=existing is not None)
+        raise
+    encoded = _encode_return(result)
+    if encoded is not None:
+        store.retry(client.set_tag, run_id, store.RETURN_TAG, encoded, what="set_tag(return)")
+    _close(client, run_id, hc, "FINISHED", resumed=existing is not None)
+    return result
+
+
+def _close(client: MlflowClient, run_id: str, hc: Any, status: str, *, resumed: bool) -> None:
+    """Log ``.hydra/`` and the job log, then end the run with ``status`` (never raises over the job's error)."""
+    import mlflow
+
+    from hydraflow.tracking import store
+
+    try:
+        hydra_dir = _hydra_dir(hc)
+        if hydra_dir is not None and hydra_dir.is_dir():
+            client.log_artifacts(run_id, str(hydra_dir), ".hydra")
+        _log_job_log(client, run_id, hc, resumed=resumed)
+    except Exception:
+        log.exception("hydraflow: could not log the .hydra files / job log of run %s", run_id)
+    finally:
+        store.retry(mlflow.end_run, status, what="end_run")
+
+
+def _log_job_log(client: MlflowClient, run_id: str, hc: Any, *, resumed: bool) -> None:
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    path = Path(hc.runtime.output_dir) / f"{hc.job.name}.log"
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if resumed:
+        with contextlib.suppress(Exception):
+            import mlflow
+
+            previous = mlflow.artifacts.load_text(f"runs:/{run_id}/{path.name}")
+            if previous and previous not in text:
+                text = previous + ("" if previous.endswith("\n") else "\n") + text
+    client.log_text(run_id, text, path.name)
+
+
+@contextlib.contextmanager
+def _maybe_chdir(run: Run | None) -> Iterator[None]:
+    if run is None:
+        yield
+        return
+    from hydraflow.tracking.store import local_path
+
+    path = local_path(run.info.artifact_uri)
+    if path is None:
+        msg = f"chdir=True needs a local artifact location; run {run.info.run_id} has {run.info.artifact_uri}"
+        raise ValueError(msg)
+    path.mkdir(parents=True, exist_ok=True)
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _encode_return(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return text if len(text) <= _MAX_TAG_VALUE else None
+
+
+def _stored_return(run: Run) -> Any:
+    from hydraflow.tracking.store import RETURN_TAG
+
+    text = run.data.tags.get(RETURN_TAG)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def flatten_params(cfg: Any) -> dict[str, str]:
+    """The resolved config as MLflow params: dot-joined keys, string values (lists as JSON-like text).
+
+    Keys longer than MLflow's 250 characters are skipped; values are cut to 6000 characters (the whole config
+    is always in the ``.hydra/config.yaml`` artifact).
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+            return
+        if not prefix:
+            return
+        if len(prefix) > _MAX_KEY:
+            log.warning(
+                "hydraflow: param key longer than %d characters not logged: %s...", _MAX_KEY, prefix[:60]
+            )
+            return
+        text = (
+            value
+            if isinstance(value, str)
+            else json.dumps(value, default=str)
+            if isinstance(value, (list, dict))
+            else str(value)
+        )
+        if len(text) > _MAX_PARAM_VALUE:
+            log.warning("hydraflow: param %s cut to %d characters", prefix, _MAX_PARAM_VALUE)
+            text = text[:_MAX_PARAM_VALUE]
+        out[prefix] = text
+
+    walk("", data)
+    return out

@@ -1,0 +1,211 @@
+"""The MLflow bridge: experiments, indexed run lookup by fingerprint, per-fingerprint locks, retries.
+
+Everything here imports MLflow lazily (inside functions) so that importing :mod:`hydraflow.tracking` stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+__all__ = [
+    "FINGERPRINT_TAG",
+    "JOB_NAME_TAG",
+    "OVERRIDES_TAG",
+    "RETURN_TAG",
+    "VERSION_TAG",
+    "fingerprint_lock",
+    "find_run",
+    "get_or_create_experiment",
+    "local_path",
+    "lock_dir",
+    "retry",
+]
+
+log = logging.getLogger("hydraflow")
+
+FINGERPRINT_TAG = "hydraflow.fingerprint"
+OVERRIDES_TAG = "hydraflow.overrides_fingerprint"
+JOB_NAME_TAG = "hydraflow.job_name"
+VERSION_TAG = "hydraflow.version"
+RETURN_TAG = "hydraflow.return"
+
+T = TypeVar("T")
+
+# Transient failures of a busy store: sqlite lock contention, a server that is briefly overloaded.
+_TRANSIENT = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database file",
+    "disk i/o error",
+)
+_RETRY_SECONDS = float(os.environ.get("HYDRAFLOW_STORE_RETRY_SECONDS", "120"))
+
+
+def _is_transient(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _TRANSIENT)
+
+
+def retry(fn: Callable[..., T], *args: Any, what: str = "", **kwargs: Any) -> T:
+    """Call ``fn(*args, **kwargs)``, retrying transient store errors with jittered exponential backoff.
+
+    MLflow already sets ``PRAGMA busy_timeout = 20000`` on sqlite; this covers what still escapes it (lock
+    upgrades that sqlite refuses immediately, schema creation racing on a fresh file).
+    """
+    delay = 0.05
+    deadline = time.monotonic() + _RETRY_SECONDS
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if not _is_transient(exc) or time.monotonic() >= deadline:
+                raise
+            log.debug("hydraflow: %s failed (%s), retry %d in %.2fs", what or fn, exc, attempt, delay)
+            time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not crypto
+            delay = min(delay * 2, 2.0)
+
+
+def local_path(uri: str | None) -> Path | None:
+    """The local filesystem path of a ``file:`` URI or a plain path; None for remote URIs."""
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        return Path(uri)
+    return None
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for other URIs or in-memory databases)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    rest = unquote(tracking_uri[len("sqlite:///") :]).split("?", 1)[0]
+    if not rest or rest == ":memory:":
+        return None
+    return Path(rest).resolve() if not rest.startswith("/") else Path(rest)
+
+
+def lock_dir(tracking_uri: str, artifact_location: str | None) -> Path:
+    """Where the per-fingerprint lock files of this store live.
+
+    ``HYDRAFLOW_LOCK_DIR`` if set; else next to the sqlite database file; else next to a local file store or a
+    local artifact root; else a per-store directory under the system temp dir (same machine only).
+    """
+    env = os.environ.get("HYDRAFLOW_LOCK_DIR")
+    if env:
+        return Path(env)
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        return db.parent / ".hydraflow-locks"
+    for uri in (tracking_uri, artifact_location):
+        path = local_path(uri)
+        if path is not None:
+            # Beside the store root, never inside it (stores list their directories).
+            root = path if uri == tracking_uri else path.parent
+            return root.resolve().parent / ".hydraflow-locks"
+    key = hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "hydraflow-locks" / key
+
+
+@contextlib.contextmanager
+def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory/name.lock`` for the duration of the block.
+
+    The kernel releases the lock when the process dies, so a crashed job never blocks the next one. The file is
+    removed on release; a waiter that locked a file that was removed meanwhile notices (inode check) and retries.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+
+
+def get_or_create_experiment(client: MlflowClient, name: str) -> Any:
+    """The active experiment ``name``, created if needed (safe when many jobs create it at once)."""
+    from mlflow.exceptions import MlflowException
+
+    for _ in range(20):
+        exp = retry(client.get_experiment_by_name, name, what="get_experiment_by_name")
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                msg = (
+                    f"MLflow experiment {name!r} (id {exp.experiment_id}) is deleted: restore it "
+                    f"(`mlflow experiments restore --experiment-id {exp.experiment_id}`) or delete it permanently"
+                )
+                raise RuntimeError(msg)
+            return exp
+        try:
+            retry(client.create_experiment, name, what="create_experiment")
+        except MlflowException as exc:  # another job created it first
+            if "already exists" not in str(exc).lower() and getattr(exc, "error_code", "") not in {
+                "RESOURCE_ALREADY_EXISTS"
+            }:
+                raise
+        except Exception as exc:
+            # sqlite's UNIQUE constraint surfaces as an IntegrityError-wrapped MlflowException or raw error
+            if "unique" not in str(exc).lower():
+                raise
+    msg = f"could not get or create the MLflow experiment {name!r}"
+    raise RuntimeError(msg)
+
+
+def find_run(client: MlflowClient, experiment_id: str, tag: str, value: str) -> Run | None:
+    """The run of ``experiment_id`` whose tag ``tag`` equals ``value`` (an indexed query; deleted runs ignored).
+
+    When several match (runs made with ``force_new_run``), a FINISHED one wins, else the newest.
+    """
+    from mlflow.entities import ViewType
+
+    runs = retry(
+        client.search_runs,
+        [experiment_id],
+        filter_string=f"tags.`{tag}` = '{value}'",
+        run_view_type=ViewType.ACTIVE_ONLY,
+        max_results=100,
+        order_by=["attributes.start_time DESC"],
+        what="search_runs",
+    )
+    if not runs:
+        return None
+    for run in runs:
+        if run.info.status == "FINISHED":
+            return run
+    return runs[0]
