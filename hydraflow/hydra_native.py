@@ -26,13 +26,15 @@ def make_native_expander(config_loader: Any = None) -> NativeExpander:
     >>> expand_native("+b=choice(x,y)")
     ['+b=x', '+b=y']
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create(config_loader=config_loader)
+    parsers: list[Any] = []  # Hydra is imported on first use: plain sweeps never pay for it
 
     def expand_native(argument: str) -> list[str]:
+        if not parsers:
+            from hydra.core.override_parser.overrides_parser import OverridesParser
+
+            parsers.append(OverridesParser.create(config_loader=config_loader))
         # parse_overrides (plural) attaches the config loader that glob() needs; parse_override does not
-        override = parser.parse_overrides([argument])[0]
+        override = parsers[0].parse_overrides([argument])[0]
         key = override.get_key_element()
         if not override.is_sweep_override():
             if override.is_delete() and override.value_type is None:
