@@ -161,7 +161,7 @@ class RunCollection(Sequence[R], Generic[R]):
 
         def test(run: R) -> bool:
             for key, crit in pairs:
-                value = run.get(key, MISSING)
+                value = run.lookup(key)
                 if value is MISSING or not matches(value, crit):
                     return False
             return all(t(run) for t in tests)

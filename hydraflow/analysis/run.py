@@ -14,6 +14,7 @@ from typing_extensions import Self
 
 from hydraflow.analysis._errors import RunLoadError
 from hydraflow.analysis.loading import BadRunError, config_file, default_cache_dir, load_configs, read_config
+from hydraflow.analysis.store import INFO_KEYS
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -161,8 +162,10 @@ class Run(Generic[C, I]):
 
     def __class_getitem__(cls, params: Any) -> Any:
         """``Run[Config]`` / ``Run[Config, Impl]``: a Run class whose ``cfg`` is typed by ``Config``."""
+        if not isinstance(params, tuple):
+            params = (params, Any)  # Run[Config]: the impl type defaults to Any
         alias = super().__class_getitem__(params)  # type: ignore[misc]
-        first = params[0] if isinstance(params, tuple) else params
+        first = params[0]
         if not isinstance(first, type) or isinstance(first, TypeVar):
             return alias
         typed = cls._typed.get((cls, first))
@@ -349,20 +352,8 @@ class Run(Generic[C, I]):
             return value if found is MISSING else found
         return value
 
-    def get(self, key: str, default: Any = MISSING) -> Any:
-        """A value by dotted key (``"model.lr"``; ``"model__lr"`` is the same key).
-
-        Looked up in the config, then in ``impl``, then in ``info`` (``"status"``, ``"metrics.loss"``,
-        ``"params.model.lr"``, ``"tags.hydraflow.fingerprint"``, ``"start_time"``, ...). ``"run_id"``,
-        ``"run_dir"``, ``"cfg"``, ``"impl"`` and ``"info"`` are also understood.
-
-        Args:
-            key: The key.
-            default: Returned when the key is found nowhere; a callable default is called with the run.
-
-        Raises:
-            KeyError: The key is found nowhere and no default was given (names the key and the run).
-        """
+    def lookup(self, key: str) -> Any:
+        """Like :meth:`get`, but returns :data:`MISSING` for a key found nowhere."""
         key = key.replace("__", ".")
         value = self._from_config(key)
         if value is not MISSING:
@@ -373,11 +364,31 @@ class Run(Generic[C, I]):
             value = _lookup_object(self.impl, key)
             if value is not MISSING:
                 return value
-        value = _lookup_object(self.info, key)
+        if key.split(".", 1)[0] in INFO_KEYS:  # other keys never make the tracking store be read
+            return _lookup_object(self.info, key)
+        return MISSING
+
+    def get(self, key: str, default: Any = MISSING) -> Any:
+        """A value by dotted key (``"model.lr"``; ``"model__lr"`` is the same key).
+
+        Looked up in the config, then in ``impl``, then in ``info`` (``"status"``, ``"metrics.loss"``,
+        ``"params.model.lr"``, ``"tags.hydraflow.fingerprint"``, ``"start_time"``, ...). ``"run_id"``,
+        ``"run_dir"``, ``"cfg"``, ``"impl"`` and ``"info"`` are also understood. Only keys starting with a
+        :class:`RunInfo` field name (or ``job_name`` / ``duration``) read the tracking store.
+
+        Args:
+            key: The key.
+            default: Returned when the key is found nowhere; a callable default is called with the run.
+
+        Raises:
+            KeyError: The key is found nowhere and no default was given (names the key and the run).
+        """
+        value = self.lookup(key)
         if value is not MISSING:
             return value
         if default is not MISSING:
             return default(self) if callable(default) else default
+        key = key.replace("__", ".")
         msg = f"key {key!r} not found in run {self.run_id} ({self.run_dir}): not in its config, impl or info"
         raise KeyError(msg)
 

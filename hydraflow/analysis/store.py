@@ -18,11 +18,12 @@ import contextlib
 import fnmatch
 import math
 import os
+import re
 import sqlite3
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -108,6 +109,9 @@ class RunInfo:
                 out[f"{prefix}.{k}"] = v
         return out
 
+
+INFO_KEYS = frozenset({f.name for f in fields(RunInfo)} | {"job_name", "duration"})
+"""First key segments that :meth:`Run.get` looks up in ``run.info``."""
 
 # --------------------------------------------------------------------------- tracking URIs
 
@@ -478,9 +482,7 @@ def _iter_client_run_dirs(uri: str, patterns: list[str] | None, include_deleted:
 # --------------------------------------------------------------------------- file store listing
 
 
-def _iter_file_run_dirs(  # noqa: C901
-    root: Path, patterns: list[str] | None, include_deleted: bool
-) -> Iterator[Path]:
+def _iter_file_run_dirs(root: Path, patterns: list[str] | None, include_deleted: bool) -> Iterator[Path]:
     if not root.is_dir():
         msg = f"file store {root} does not exist"
         raise FileNotFoundError(msg)
@@ -497,20 +499,27 @@ def _iter_file_run_dirs(  # noqa: C901
             continue
         if not include_deleted and meta.get("lifecycle_stage") == "deleted":
             continue
-        for run_dir in sorted(p for p in exp_dir.iterdir() if p.is_dir()):
-            meta_file = run_dir / "meta.yaml"
-            if not meta_file.is_file():
-                if (run_dir / "artifacts").is_dir():
-                    yield run_dir  # Run.load reports it (missing meta.yaml) instead of hiding it here
-                continue
-            if not include_deleted:
-                try:
-                    text = meta_file.read_text(encoding="utf-8")
-                except OSError:
-                    text = ""
-                if "lifecycle_stage: deleted" in text:
-                    continue
-            yield run_dir
+        yield from _file_experiment_runs(exp_dir, include_deleted)
+
+
+_START_TIME = re.compile(r"^start_time: *(\d+)", re.MULTILINE)
+
+
+def _file_experiment_runs(exp_dir: Path, include_deleted: bool) -> list[Path]:
+    """An experiment's run dirs in start-time order (like the sqlite store); deleted ones dropped."""
+    keyed: list[tuple[int, str, Path]] = []
+    for run_dir in (p for p in exp_dir.iterdir() if p.is_dir()):
+        try:
+            text = (run_dir / "meta.yaml").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            if (run_dir / "artifacts").is_dir():  # Run.load reports it (missing meta.yaml), not hidden here
+                keyed.append((0, run_dir.name, run_dir))
+            continue
+        if not include_deleted and "lifecycle_stage: deleted" in text:
+            continue
+        m = _START_TIME.search(text)
+        keyed.append((int(m.group(1)) if m else 0, run_dir.name, run_dir))
+    return [d for _, _, d in sorted(keyed)]
 
 
 def iter_run_dirs(
