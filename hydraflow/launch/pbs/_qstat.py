@@ -195,7 +195,7 @@ def _load_json(text: str) -> Any:
         return json.loads(text, strict=False)
     except json.JSONDecodeError:
         # Some PBS Pro versions print Variable_List values with unescaped backslashes; double the lone ones.
-        return json.loads(re.sub(r'\\(?![\\"/bfnrtu])', r"\\\\", text), strict=False)
+        return json.loads(re.sub(r'\\(?!["\\/bfnrt]|u[0-9a-fA-F]{4})', r"\\\\", text), strict=False)
 
 
 def parse_pbspro_json(text: str) -> dict[str, dict[str, str]]:

@@ -303,8 +303,7 @@ def make_script(
     array_count: int | None = None,
 ) -> str:
     """The full job script text; ``folder`` is the submitit folder (may contain ``%j``)."""
-    check_path("folder", folder)
-    check_path("log path", log_path)
+    check_path("folder", folder)  # log_path is derived from it (plus PBS Pro's ^array_index^)
     directives = [f"-N {spec.job_name}", *resource_directives(spec)]
     if spec.queue:
         directives.append(f"-q {spec.queue}")
