@@ -52,7 +52,8 @@ def demo(session: nox.Session) -> None:
     session.install(".[demo]")
     workdir = ROOT / "examples" / "demo"
     session.chdir(str(workdir))
-    session.run("python", "run_demo.py", *session.posargs)
+    # --fresh: start from an empty MLflow store each time (other arguments go to run_demo.py instead)
+    session.run("python", "run_demo.py", *(session.posargs or ["--fresh"]))
 
 
 @nox.session(python="3.11")

@@ -167,8 +167,50 @@ def run_argv(
     if not any(setting_key(item) == "hydra.sweep.dir" for item in settings):
         # One directory per job and set: sets started within the same second must not share a sweep dir.
         argv.append(f"hydra.sweep.dir=multirun/{job.name}/{stamp}/{index}")
-    argv += job_set.overrides
+    argv += hydra_safe_arguments(job_set.overrides)
     return argv
+
+
+def _hydra_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def hydra_safe_arguments(arguments: Sequence[str]) -> list[str]:
+    """The sweep arguments as they can be given to a Hydra app on its command line.
+
+    Hydra parses the command line with its own grammar before the sweeper sees it, and rejects some
+    forms of the extended syntax (``model.lr/m=1,2``, ``a=(1,2)_(3)``). If any argument would be rejected,
+    all of them go, in order and quoted, into one ``++hydra.sweeper={params:{key:'value',...}}`` setting,
+    which the sweeper reads raw. Arguments Hydra accepts are passed unchanged.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+
+    def accepted(argument: str) -> bool:
+        try:
+            parser.parse_override(argument)
+        except Exception:  # noqa: BLE001 - any parse failure means "route it through params"
+            return False
+        return True
+
+    if all(accepted(a) for a in arguments):
+        return list(arguments)
+    params: dict[str, str] = {}
+    for argument in arguments:
+        key, sep, value = argument.partition("=")
+        if not sep or key.strip() in params:
+            return list(arguments)  # (deletions, repeated keys) cannot be params: let Hydra report it
+        params[key.strip()] = value
+    items = ", ".join(f"{key}:{_hydra_quote(value)}" for key, value in params.items())
+    routed = f"++hydra.sweeper={{params:{{{items}}}}}"
+    try:
+        parsed = parser.parse_override(routed).value()
+    except Exception:  # noqa: BLE001 - a key Hydra cannot take as a dict key: let Hydra report the original
+        return list(arguments)
+    if parsed != {"params": params}:
+        return list(arguments)
+    return [routed]
 
 
 # ------------------------------------------------------------------------------------------- dry run / show
