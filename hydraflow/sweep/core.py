@@ -95,7 +95,7 @@ def _check_duplicates(parsed: Sequence[Parsed]) -> None:
                 raise SweepSyntaxError(
                     p.text,
                     col,
-                    f"duplicate key {key!r}: also set by argument {other.index} ({other.text!r})",
+                    f"duplicate key {key!r}: also set by argument {other.index + 1} ({other.text!r})",
                     p.index,
                 )
 

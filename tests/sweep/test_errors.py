@@ -102,7 +102,7 @@ def test_duplicate_key() -> None:
     e = error("a=1", "b=2", "a=3")
     assert e.argument == 2
     assert e.column == 0
-    assert e.message == "duplicate key 'a': also set by argument 0 ('a=1')"
+    assert e.message == "duplicate key 'a': also set by argument 1 ('a=1')"
 
 
 def test_duplicate_key_through_bar_section() -> None:
