@@ -148,3 +148,65 @@ def show_command(
     for j, steps in steps_by_job:
         if j.name == job:
             describe_job(j, steps, typer.echo)
+
+
+@app.command("runs")
+def runs_command(  # noqa: PLR0917 - typer maps parameters to options
+    experiment: Annotated[
+        str | None, typer.Argument(help="Experiment (Hydra job) name or glob pattern; default: all.")
+    ] = None,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option("--filter", "-F", help="Keep runs whose config key (or status, metric) has this value."),
+    ] = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option("--columns", "-c", help="Columns to show, comma-separated (repeatable)."),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option("--tracking-uri", help="MLflow store (default: MLflow's, sqlite:///mlflow.db)."),
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Also write all columns to this CSV file.")
+    ] = None,
+    parquet: Annotated[
+        Path | None, typer.Option("--parquet", help="Also write all columns to this Parquet file.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Show at most this many rows.")] = None,
+) -> None:
+    """A table of runs (status, config keys that vary, latest metrics), with CSV/Parquet export."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from hydraflow.jobs.runs_table import format_cell, load_table
+
+    try:
+        table = load_table(experiment, tracking_uri=tracking_uri, filters=filter_ or [])
+        shown = [c.strip() for item in columns or [] for c in item.split(",") if c.strip()]
+        if shown:
+            table.check_columns(shown)
+        else:
+            shown = table.default_columns()
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if csv is not None:
+        table.write_csv(csv)
+    if parquet is not None:
+        table.write_parquet(parquet)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # a file or a pipe: never squeeze the columns to 80 characters
+        console = Console(highlight=False, soft_wrap=True, width=100_000)
+    rows = table.rows if limit is None else table.rows[:limit]
+    out = Table(*shown, title=f"{len(table.rows)} runs" + (f" of {experiment}" if experiment else ""))
+    for row in rows:
+        out.add_row(
+            *(Text(format_cell(row.get(c))[:8] if c == "run_id" else format_cell(row.get(c))) for c in shown)
+        )
+    console.print(out)
+    if len(rows) < len(table.rows):
+        console.print(f"... {len(table.rows) - len(rows)} more (--limit {limit})")
+    for path in (csv, parquet):
+        if path is not None:
+            console.print(Text(f"wrote {len(table.rows)} runs to {path}"))
