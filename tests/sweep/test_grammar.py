@@ -362,3 +362,41 @@ def test_native_missing_is_a_clear_error() -> None:
     with pytest.raises(SweepSyntaxError, match=r"range\(\) needs Hydra") as info:
         expand(["a=range(1,3)"])
     assert info.value.column == 2
+
+
+# ------------------------------------------------------------------------ Hydra's command-line grammar
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "lr=@w:1e-3,1e-4",
+        "warmup=@w:100,1000",
+        "+lr/m=@pair_1:1,2",
+        "a=@w:1:3:k",
+        "a=@w:x|y",
+        "a=1:3:k",
+        "a=1.2:1.4:0.1:k",
+        "a=:3",
+        "a=-5:-1:1",
+        "lr/m=1,2,5",
+        "lr/e-3=1:3",
+        "model=small,medium|large",
+        "a=1:3|10:30:10",
+    ],
+)
+def test_documented_forms_pass_hydra_command_line_grammar_unquoted(arg: str) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    OverridesParser.create().parse_overrides([arg])  # raises if Hydra rejects it before the sweeper
+    assert expand([arg]).count >= 1
+
+
+@pytest.mark.parametrize("arg", ["model=(cnn,vit)_(small,large)", "a=1,2|b=3"])
+def test_forms_hydra_rejects_unquoted_are_documented_as_params_only(arg: str) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    with pytest.raises(OverrideParseException):
+        OverridesParser.create().parse_overrides([arg])
+    assert expand([arg]).count >= 1

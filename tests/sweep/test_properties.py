@@ -54,7 +54,7 @@ def ranges(draw: st.DrawFn, max_n: int = 8) -> tuple[str, list[Fraction]]:
 @st.composite
 def items(draw: st.DrawFn) -> tuple[str, list[str] | None]:  # noqa: PLR0911
     """One list item and, when easy to state, its exact values."""
-    kind = draw(st.sampled_from(["ident", "int", "range", "group", "list", "interp", "quoted"]))
+    kind = draw(st.sampled_from(["ident", "int", "range", "group", "numgroup", "list", "interp", "quoted"]))
     if kind == "ident":
         v = draw(idents)
         return v, [v]
@@ -68,6 +68,15 @@ def items(draw: st.DrawFn) -> tuple[str, list[str] | None]:  # noqa: PLR0911
         left = draw(st.lists(idents, min_size=1, max_size=3))
         right = draw(st.lists(idents, min_size=1, max_size=3))
         return f"({','.join(left)})_({','.join(right)})", [f"{a}_{b}" for a in left for b in right]
+    if kind == "numgroup":  # (1,2.5)k -> exact scaled numbers
+        nums = draw(st.lists(small_decimals.filter(lambda d: d >= 0), min_size=1, max_size=3))
+        suffix = draw(suffixes)
+        scale = Fraction(10) ** suffix_power(suffix)
+        vals = [Fraction(n) * scale for n in nums]
+        return (
+            "(" + ",".join(dtext(n) for n in nums) + ")" + suffix,
+            [format_number(Decimal(v.numerator) / Decimal(v.denominator)) for v in vals],
+        )
     if kind == "list":
         inner = draw(st.lists(st.integers(0, 9), max_size=3))
         v = "[" + ",".join(map(str, inner)) + "]"
@@ -230,3 +239,16 @@ def test_any_text_either_expands_to_valid_overrides_or_raises_sweep_syntax_error
     assert sweep.count >= 1
     for override in PARSER.parse_overrides(sorted(distinct)):
         assert not override.is_sweep_override(), override.input_line
+
+
+@SETTINGS
+@given(st.lists(small_decimals, min_size=1, max_size=5), suffixes)
+def test_key_suffix_scales_exactly(nums: list[Decimal], suffix: str) -> None:
+    if "+" in suffix:  # Hydra keys cannot hold '+': use the YAML/Python form only
+        suffix = suffix.replace("+", "")
+    got = [job[0] for job in expand([f"lr/{suffix}=" + ",".join(dtext(n) for n in nums)])]
+    scale = Fraction(10) ** suffix_power(suffix)
+    assert [Fraction(Decimal(g.split("=", 1)[1])) for g in got] == [Fraction(n) * scale for n in nums]
+    assert all(g.startswith("lr=") for g in got)
+    for override in PARSER.parse_overrides(sorted(set(got))):
+        assert isinstance(override.value(), (int, float))
