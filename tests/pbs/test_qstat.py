@@ -226,7 +226,13 @@ def test_one_qstat_call_per_poll_for_all_jobs(fake_qstat) -> None:
         "-f -F json -x -t 1001.pbs01 1003.pbs01 1004.pbs01 1010[].pbs01",
     ]
     assert [watcher.get_state(j, mode="cache") for j in jobs] == [
-        "COMPLETED", "RUNNING", "PENDING", "COMPLETED", "FAILED", "RUNNING", "PENDING"
+        "COMPLETED",
+        "RUNNING",
+        "PENDING",
+        "COMPLETED",
+        "FAILED",
+        "RUNNING",
+        "PENDING",
     ]
     assert watcher.num_calls == 1
     # finished jobs are not asked for again

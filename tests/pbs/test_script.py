@@ -34,7 +34,11 @@ CASES = {
     "pbspro_single": ("pbspro", {}, None),
     "pbspro_array": ("pbspro", {"job_name": "sweep", "ncpus": 2, "mem_gb": 0.5, "array_parallelism": 3}, 5),
     "pbspro_full_array": ("pbspro", {**FULL, "mpiprocs": 4}, 10),
-    "torque_single": ("torque", {"job_name": "train", "timeout_min": 30, "mem_gb": 4, "queue": "batch"}, None),
+    "torque_single": (
+        "torque",
+        {"job_name": "train", "timeout_min": 30, "mem_gb": 4, "queue": "batch"},
+        None,
+    ),
     "torque_array": ("torque", {"job_name": "sweep", "array_parallelism": 2}, 4),
     "torque_full_single": ("torque", {**FULL, "teardown": ["echo done"], "export_env": False}, None),
 }
@@ -60,12 +64,16 @@ def test_golden_scripts_are_valid_bash(tmp_path: Path) -> None:
     import subprocess
 
     for case in CASES:
-        proc = subprocess.run(["bash", "-n", str(FIXTURES / f"{case}.sh")], capture_output=True, text=True)
+        proc = subprocess.run(
+            ["bash", "-n", str(FIXTURES / f"{case}.sh")], capture_output=True, text=True, check=False
+        )
         assert proc.returncode == 0, (case, proc.stderr)
 
 
 def test_key_directives_per_dialect() -> None:
-    pro = _executor("pbspro", {"ncpus": 4, "ngpus": 1, "mem_gb": 8, "timeout_min": 61}).submission_script("u", 3)
+    pro = _executor("pbspro", {"ncpus": 4, "ngpus": 1, "mem_gb": 8, "timeout_min": 61}).submission_script(
+        "u", 3
+    )
     assert "#PBS -l select=1:ncpus=4:ngpus=1:mem=8gb\n" in pro
     assert "#PBS -l walltime=01:01:00\n" in pro
     assert "#PBS -J 0-2\n" in pro
@@ -77,24 +85,50 @@ def test_key_directives_per_dialect() -> None:
     assert "-J" not in tq
     for text in (pro, tq):
         assert "export SUBMITIT_EXECUTOR=pbs\n" in text
-        assert text.rstrip().endswith("exec /opt/venv/bin/python -u -m hydraflow.launch.pbs /shared/alice/logs/%j")
+        assert text.rstrip().endswith(
+            "exec /opt/venv/bin/python -u -m hydraflow.launch.pbs /shared/alice/logs/%j"
+        )
 
 
 def test_generic_submitit_names_are_translated() -> None:
     ex = PBSExecutor(FOLDER, python=PYTHON)
     converted = ex._convert_parameters(
-        {"name": "n", "timeout_min": 7, "cpus_per_task": 3, "gpus_per_node": 1, "tasks_per_node": 2, "mem_gb": 1}
+        {
+            "name": "n",
+            "timeout_min": 7,
+            "cpus_per_task": 3,
+            "gpus_per_node": 1,
+            "tasks_per_node": 2,
+            "mem_gb": 1,
+        }
     )
-    assert converted == {"job_name": "n", "timeout_min": 7, "ncpus": 3, "ngpus": 1, "mpiprocs": 2, "mem_gb": 1}
+    assert converted == {
+        "job_name": "n",
+        "timeout_min": 7,
+        "ncpus": 3,
+        "ngpus": 1,
+        "mpiprocs": 2,
+        "mem_gb": 1,
+    }
     ex.update_parameters(**converted)
     assert "#PBS -l select=1:ncpus=3:mpiprocs=2:ngpus=1:mem=1gb" in ex.submission_script()
 
 
 def test_qsub_command_is_an_argument_list() -> None:
     pro = make_spec("pbspro", {})
-    assert qsub_command(pro, "/s/.submission_file_u.sh", "/s/u.pbs.log") == ["qsub", "/s/.submission_file_u.sh"]
+    assert qsub_command(pro, "/s/.submission_file_u.sh", "/s/u.pbs.log") == [
+        "qsub",
+        "/s/.submission_file_u.sh",
+    ]
     tq = make_spec("torque", {})
-    assert qsub_command(tq, "/s/x.sh", "/s/u.pbs.log") == ["qsub", "-j", "oe", "-o", "/s/u.pbs.log", "/s/x.sh"]
+    assert qsub_command(tq, "/s/x.sh", "/s/u.pbs.log") == [
+        "qsub",
+        "-j",
+        "oe",
+        "-o",
+        "/s/u.pbs.log",
+        "/s/x.sh",
+    ]
 
 
 def test_python_command_is_quoted_not_interpreted() -> None:
@@ -152,10 +186,10 @@ def test_torque_has_no_mpiprocs() -> None:
 def test_unknown_dialect_and_unsafe_folder() -> None:
     with pytest.raises(PBSConfigError, match="dialect 'sge' is unknown"):
         PBSExecutor(FOLDER, dialect="sge")
-    with pytest.raises(PBSConfigError, match="folder='/tmp/my logs/%j'.*contains ' '"):
-        PBSExecutor("/tmp/my logs/%j")
-    with pytest.raises(PBSConfigError, match="folder=.*contains"):
-        PBSExecutor("/tmp/x;rm -rf ~")
+    with pytest.raises(PBSConfigError, match=r"folder='/shared/my logs/%j'.*contains ' '"):
+        PBSExecutor("/shared/my logs/%j")
+    with pytest.raises(PBSConfigError, match=r"folder=.*contains"):
+        PBSExecutor("/shared/x;rm -rf ~")
     with pytest.raises(PBSConfigError, match="empty command"):
         PBSExecutor(FOLDER, python=[])
 

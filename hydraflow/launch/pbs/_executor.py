@@ -407,7 +407,7 @@ class PBSJobEnvironment(job_environment.JobEnvironment):
             return PBSJobId(seq=parent.seq, index=int(env["PBS_ARRAY_INDEX"]), suffix=parent.suffix)
         if env.get("PBS_JOBID"):
             pid = PBSJobId.parse(env["PBS_JOBID"])
-            if pid.index is None and env.get("PBS_ARRAYID"):  # old Torque: 124-3.server
+            if pid.index is None and env.get("PBS_ARRAYID"):  # Torque sub-job id without [index]
                 return PBSJobId(seq=pid.seq, index=int(env["PBS_ARRAYID"]), suffix=pid.suffix)
             return pid
         if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
@@ -494,9 +494,15 @@ class PBSJobEnvironment(job_environment.JobEnvironment):
     def _requeue(self, countdown: int) -> None:
         """``qrerun`` this job (it goes back to the queue with the same id and reloads the checkpoint)."""
         jid = self.scheduler_id
-        proc = subprocess.run(["qrerun", jid], capture_output=True, text=True, timeout=60, check=False)  # noqa: S607
+        command = ["qrerun", jid]
+        if not os.environ.get("PBS_JOBID") and os.environ.get("SLURM_JOB_ID"):
+            # slurm-wlm-torque (22.05) ships a qrerun that always fails (it calls Slurm->requeue without its
+            # state argument): requeue through SLURM itself, which is what that wrapper means to do.
+            command = ["scontrol", "requeue", jid]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         if proc.returncode != 0:
-            msg = f"qrerun {jid} failed (exit {proc.returncode}): {(proc.stdout + proc.stderr).strip()}"
+            output = (proc.stdout + proc.stderr).strip()
+            msg = f"{shlex.join(command)} failed (exit {proc.returncode}): {output}"
             raise utils.UncompletedJobError(msg)
         logger.get_logger().info(f"Requeued job {jid} ({countdown} remaining timeouts)")
 
