@@ -238,7 +238,12 @@ class _Validator:
         try:
             self.compose(overrides)
         except Exception as exc:
-            raise SweepError(f"{_describe(job, overrides)} is invalid for this app's config: {exc}") from exc
+            reason = str(exc).strip()
+            cause = exc.__cause__
+            if cause is not None and str(cause).strip() and str(cause).strip() not in reason:
+                reason = f"{reason}\n{str(cause).strip()}"
+            message = f"{_describe(job, overrides)} is invalid for this app's config: {reason}"
+            raise SweepError(message) from exc
 
     def check_value(self, base: DictConfig, text: str) -> bool:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl

@@ -5,7 +5,7 @@ annotations`` here: Hydra's plugin scan executes the module outside ``sys.module
 resolve string annotations.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -20,8 +20,9 @@ class HydraflowSweeperConf:
     max_batch_size: int | None = None
     # sweep arguments by key, in the extended syntax ("1:5:1", "cnn,vit"); the command line wins per key.
     # Values may be strings, numbers, booleans, lists (a list is a comma-separated sweep) or nested
-    # mappings (flattened to dotted keys).
-    params: dict[str, Any] | None = None
+    # mappings (flattened to dotted keys). Add one on the command line with
+    # '++hydra.sweeper.params.KEY="VALUE"' (Hydra removes the quotes: parentheses reach the sweeper raw).
+    params: dict[str, Any] | None = field(default_factory=dict)
     # print the jobs (after validation) and launch nothing
     dry_run: bool = False
     # check every job against the app's config before the first launch

@@ -18,6 +18,7 @@ from hydra_plugins.hydraflow_sweeper._core import (
     params_to_arguments,
     validate,
 )
+from hydra_plugins.hydraflow_sweeper.sweeper import HydraflowSweeper
 from hydraflow.hydra_native import make_native_expander
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +72,17 @@ def test_syntax_error_keeps_the_caret_and_names_the_argument() -> None:
     text = str(info.value)
     assert "sweep argument 2 of 2 (command line)" in text
     assert text.endswith("b=(1,2\n  ^")
+
+
+@pytest.mark.parametrize("size", [0, -2, 1.5, True, "4"])
+def test_bad_max_batch_size_is_rejected(size) -> None:
+    with pytest.raises(SweepError, match="max_batch_size must be a positive integer, -1 or null"):
+        HydraflowSweeper(max_batch_size=size)._batch_size(SweepError)
+
+
+@pytest.mark.parametrize(("size", "expected"), [(None, None), (-1, None), (1, 1), (50, 50)])
+def test_max_batch_size_values(size, expected) -> None:
+    assert HydraflowSweeper(max_batch_size=size)._batch_size(SweepError) == expected
 
 
 # ------------------------------------------------------------------------------------------------ validation

@@ -9,7 +9,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "examples" / "sweeper_app" / "my_app.py")
-SWEEP = ["-m", "lr=1:2", "model=cnn,vit", "hydra.sweeper.max_batch_size=3"]
+SWEEP = ["-m", "lr=1:2", "model=cnn,vit"]
+BATCHED = "hydra.sweeper.max_batch_size=3"  # two batches: job numbers must continue in the second one
 EXPECTED = [
     ["lr=1", "model=cnn"],
     ["lr=1", "model=vit"],
@@ -35,9 +36,11 @@ def check_jobs(sweep_dir: Path) -> None:
 @pytest.mark.parametrize(
     "launcher",
     [
-        pytest.param(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], id="joblib"),
-        pytest.param(["hydra/launcher=hydraflow_local", "hydra.launcher.n_jobs=2"], id="hydraflow_local"),
+        pytest.param(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", BATCHED], id="joblib"),
         pytest.param(
+            ["hydra/launcher=hydraflow_local", "hydra.launcher.n_jobs=2", BATCHED], id="hydraflow_local"
+        ),
+        pytest.param(  # one batch: every submitit_local batch costs seconds of polling
             [
                 "hydra/launcher=submitit_local",
                 "hydra.launcher.timeout_min=5",
@@ -63,6 +66,7 @@ def test_local_launchers(run_python, tmp_path: Path, launcher: list[str]) -> Non
                 "hydra.launcher.partition=debug",
                 "hydra.launcher.timeout_min=5",
                 "hydra.launcher.cpus_per_task=1",
+                BATCHED,
             ],
             id="submitit_slurm",
         ),
@@ -73,6 +77,7 @@ def test_local_launchers(run_python, tmp_path: Path, launcher: list[str]) -> Non
                 "hydra.launcher.timeout_min=5",
                 "hydra.launcher.cpus_per_task=1",
                 "hydra.launcher.poll_interval_s=1",
+                BATCHED,
             ],
             id="hydraflow_slurm",
         ),
