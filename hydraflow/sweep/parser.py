@@ -558,7 +558,7 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
         return parsed
     tokens = tokenize(ctx, value, base)
     sections = _split_sections(tokens)
-    seqs: list[Seq[str]] = []
+    records: list[_Section] = []
     bars = [t for t in tokens if t.kind == "|"]
     for n, raw_section in enumerate(sections):
         section = raw_section
@@ -595,50 +595,73 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
         # Hydra functions: the whole section goes to the native expander
         fm = re.match(r"\s*([A-Za-z_]+)\s*\(", sec_text)
         if fm and fm.group(1) in HYDRA_FUNCTIONS:
-            fcol = sec_start + fm.start(1)
-            name = fm.group(1)
-            if name == "interval":
-                raise ctx.error(
-                    fcol,
-                    "interval() is a continuous range and cannot be enumerated; "
-                    "use an inclusive range start:stop:step instead",
-                )
-            if native is None:
-                raise ctx.error(
-                    fcol,
-                    f"Hydra function {name}() needs Hydra to expand it "
-                    "(pass native=hydraflow.hydra_native.make_native_expander())",
-                )
-            full_key = sec_prefix + sec_key
-            try:
-                out = list(native(f"{full_key}={sec_text.strip()}"))
-            except SweepSyntaxError as e:
-                raise ctx.error(fcol, e.message) from e
-            except Exception as e:
-                first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise ctx.error(fcol, f"Hydra could not expand {sec_text.strip()!r}: {first_line}") from e
-            if not out:
-                raise ctx.error(fcol, f"{sec_text.strip()!r} expands to no values")
-            values = [o[len(full_key) + 1 :] if o.startswith(full_key + "=") else None for o in out]
-            split = _split_key_suffix(sec_key)
-            if split and all(v is not None and is_number(v) for v in values):
-                scaled = Mapped(Items([v for v in values if v is not None]), _scale_fn(split[1]))
-                seqs.append(Mapped(scaled, _with_key(f"{sec_prefix}{split[0]}=")))
-                parsed.keys.append((_check_key(ctx, split[0], sec_key_col), sec_key_col))
-            else:
-                seqs.append(Items(out))
-                parsed.keys.append((_check_key(ctx, sec_key, sec_key_col), sec_key_col))
+            values, out = _native_section(
+                ctx, native, sec_prefix + sec_key, sec_text, sec_start + fm.start(1)
+            )
+            records.append(_Section(sec_prefix, sec_key, sec_key_col, values, out))
+        else:
+            values = _Parser(ctx, section, sec_end).parse_list(None)
+            records.append(_Section(sec_prefix, sec_key, sec_key_col, values, None))
+    # `key/SUFFIX` scales only if every value given to that key in this argument is a number
+    numeric: dict[str, bool] = {}
+    for r in records:
+        numeric[r.key] = numeric.get(r.key, True) and r.values is not None and r.values.is_numeric()
+    seqs: list[Seq[str]] = []
+    for r in records:
+        split = _split_key_suffix(r.key)
+        if split and numeric[r.key] and r.values is not None:
+            seqs.append(Mapped(Mapped(r.values, _scale_fn(split[1])), _with_key(f"{r.prefix}{split[0]}=")))
+            parsed.keys.append((_check_key(ctx, split[0], r.key_col), r.key_col))
             continue
-        end_col = sec_end
-        values_seq = _Parser(ctx, section, end_col).parse_list(None)
-        split = _split_key_suffix(sec_key)
-        if split and values_seq.is_numeric():
-            values_seq = Mapped(values_seq, _scale_fn(split[1]))
-            sec_key = split[0]
-        parsed.keys.append((_check_key(ctx, sec_key, sec_key_col), sec_key_col))
-        seqs.append(Mapped(values_seq, _with_key(f"{sec_prefix}{sec_key}=")))
+        if r.native_out is not None:
+            seqs.append(Items(r.native_out))
+        elif r.values is not None:
+            seqs.append(Mapped(r.values, _with_key(f"{r.prefix}{r.key}=")))
+        parsed.keys.append((_check_key(ctx, r.key, r.key_col), r.key_col))
     parsed.overrides = seqs[0] if len(seqs) == 1 else Concat(seqs)
     return parsed
+
+
+@dataclass
+class _Section:
+    prefix: str
+    key: str
+    key_col: int
+    values: Seq[str] | None  # None: a native expansion whose outputs are not plain `key=value` strings
+    native_out: list[str] | None
+
+
+def _native_section(
+    ctx: _Ctx, native: Callable[[str], list[str]] | None, full_key: str, sec_text: str, fcol: int
+) -> tuple[Seq[str] | None, list[str]]:
+    """Expand a section that calls a Hydra function; its values (if plain) and its override strings."""
+    name = sec_text.strip().split("(", 1)[0].strip()
+    if name == "interval":
+        raise ctx.error(
+            fcol,
+            "interval() is a continuous range and cannot be enumerated; "
+            "use an inclusive range start:stop:step instead",
+        )
+    if native is None:
+        raise ctx.error(
+            fcol,
+            f"Hydra function {name}() needs Hydra to expand it "
+            "(pass native=hydraflow.hydra_native.make_native_expander())",
+        )
+    call = sec_text.strip()
+    try:
+        out = list(native(f"{full_key}={call}"))
+    except SweepSyntaxError as e:
+        raise ctx.error(fcol, e.message) from e
+    except Exception as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ctx.error(fcol, f"Hydra could not expand {call!r}: {first_line}") from e
+    if not out:
+        raise ctx.error(fcol, f"{call!r} expands to no values")
+    head = full_key + "="
+    if all(o.startswith(head) for o in out):
+        return Items([o[len(head) :] for o in out]), out
+    return None, out
 
 
 __all__ = ["HYDRA_FUNCTIONS", "Parsed", "parse_argument", "tokenize"]

@@ -141,6 +141,13 @@ def test_group_named_like_prefix_with_non_numeric_values_is_a_group() -> None:
     assert jobs("size/m=small,large") == [["size/m=small"], ["size/m=large"]]
 
 
+def test_key_suffix_needs_every_value_of_the_key_numeric() -> None:
+    # one non-numeric section makes `lr/m` a config group for the whole argument
+    assert jobs("lr/m=1|x") == [["lr/m=1"], ["lr/m=x"]]
+    # a section naming another key decides on its own
+    assert jobs("lr/m=1|opt/k=adam") == [["lr=1e-3"], ["opt/k=adam"]]
+
+
 def test_key_suffix_with_native_function() -> None:
     assert jobs("lr/m=range(1,3)") == [["lr=1e-3"], ["lr=2e-3"]]
 
