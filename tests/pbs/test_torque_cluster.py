@@ -109,6 +109,16 @@ def test_qdel_cancels_a_running_job(tmp_path: Path) -> None:
     assert squeue.stdout.strip() in {"", "CANCELLED", "COMPLETING"}
 
 
+def test_cancelling_one_pending_sub_job_keeps_the_others(tmp_path: Path) -> None:
+    ex = _executor(tmp_path, array_parallelism=1)
+    jobs = ex.map_array(time.sleep, [2, 2, 2])
+    jobs[2].cancel()  # still pending behind the %1 limit
+    jobs[2]._results_timeout_s = 2
+    assert [jobs[0].result(), jobs[1].result()] == [None, None]
+    with pytest.raises(UncompletedJobError):
+        jobs[2].result()
+
+
 def test_checkpoint_and_requeue(tmp_path: Path) -> None:
     # walltime 1 min, USR2 50 s before it: after ~10 s the job checkpoints and requeues itself (same id; under the
     # SLURM wrappers with scontrol, their qrerun being broken), and the requeued run resumes from the checkpoint.

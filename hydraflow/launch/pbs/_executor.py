@@ -195,19 +195,24 @@ class PBSJob(core.Job[core.R]):
     @property
     def scheduler_id(self) -> str:
         """The id PBS knows this job by (``124[3].server`` for a sub-job)."""
-        if PBSJobId.from_submitit(self.job_id).index is not None:
-            marker = self.watcher._marker_id(self.job_id)  # noqa: SLF001 - same module family
-            if marker is not None and not PBSJobId.parse(marker).suffix and self.watcher.dialect == "torque":
-                return marker  # slurm-wlm-torque: the sub-job's own SLURM job id
         return str(PBSJobId.from_submitit(self.job_id))
 
+    def _slurm_wrapper_id(self) -> str | None:
+        """``123_2`` for a sub-job of the slurm-wlm-torque wrappers (bare numeric ids), else None."""
+        pid = PBSJobId.from_submitit(self.job_id)
+        if self.watcher.dialect != "torque" or pid.suffix or pid.index is None or not shutil.which("scancel"):
+            return None
+        return f"{pid.seq}_{pid.index}"
+
     def cancel(self, check: bool = True) -> None:
-        """``qdel`` this job (argument list, no shell)."""
-        command = [self._cancel_command, self.scheduler_id]
-        if check:
-            subprocess.run(command, check=True, capture_output=True, text=True)
-        else:
-            subprocess.run(command, check=False, capture_output=True)
+        """``qdel`` this job (argument list, no shell).
+
+        A sub-job under the slurm-wlm-torque wrappers is cancelled with ``scancel 123_2``: their ``qdel``
+        turns ``123[2]`` into ``123`` and would delete the whole array.
+        """
+        wrapper_id = self._slurm_wrapper_id()
+        command = ["scancel", wrapper_id] if wrapper_id else [self._cancel_command, self.scheduler_id]
+        subprocess.run(command, check=check, capture_output=True, text=True)
 
     def _interrupt(self, timeout: bool = False) -> None:  # noqa: ARG002 - submitit's signature
         """Send the checkpoint signal (USR2) to the job, like a walltime warning or a preemption (testing).
@@ -216,11 +221,12 @@ class PBSJob(core.Job[core.R]):
         """
         sig = PBSJobEnvironment.USR_SIG
         if shutil.which("qsig"):
-            subprocess.run(["qsig", "-s", sig, self.scheduler_id], check=True)  # noqa: S607 - PBS tool on PATH
+            command = ["qsig", "-s", sig, self.scheduler_id]
         elif shutil.which("scancel"):
-            subprocess.run(["scancel", "--batch", f"--signal={sig}", self.scheduler_id], check=True)  # noqa: S607
+            command = ["scancel", "--batch", f"--signal={sig}", self._slurm_wrapper_id() or self.scheduler_id]
         else:
             raise RuntimeError("neither qsig nor scancel is available to signal the job")
+        subprocess.run(command, check=True)
 
 
 class TorqueJob(PBSJob[core.R]):
