@@ -222,19 +222,21 @@ _prepared: set[str] = set()
 
 
 def _client(uri: str) -> MlflowClient:
-    """An MlflowClient for ``uri``; a fresh sqlite file is created under an inter-process lock."""
+    """An MlflowClient for ``uri``; a new sqlite file gets its schema under an inter-process lock."""
     from mlflow.tracking import MlflowClient
 
     from hydraflow.tracking import store
 
-    client = MlflowClient(uri)
-    if uri in _prepared:
-        return client
     db = store.sqlite_path(uri)
-    if db is not None:
-        # Creating the schema of a new sqlite file is not safe when 32 jobs start at once: serialise it.
+    if db is None or uri in _prepared or store.sqlite_ready(db):
+        client = store.retry(MlflowClient, uri, what="open store")
+    else:
+        # MLflow creates the tables of a new sqlite file when the client opens it; 32 jobs doing that at
+        # once race (duplicate tables, half-migrated schema): serialise the first opening.
         with store.fingerprint_lock(db.parent / ".hydraflow-locks", f"init-{db.name}"):
+            client = store.retry(MlflowClient, uri, what="open store")
             store.retry(client.search_experiments, max_results=1, what="open sqlite store")
+            store.mark_sqlite_ready(db)
     _prepared.add(uri)
     return client
 

@@ -105,6 +105,27 @@ def sqlite_path(tracking_uri: str) -> Path | None:
     return Path(rest).resolve() if not rest.startswith("/") else Path(rest)
 
 
+def _ready_marker(db: Path) -> Path:
+    return db.parent / ".hydraflow-locks" / f"ready-{db.name}"
+
+
+def sqlite_ready(db: Path) -> bool:
+    """True when this sqlite file was already opened (schema complete) by a hydraflow job."""
+    try:
+        return _ready_marker(db).read_text() == str(db.stat().st_ino)
+    except OSError:
+        return False
+
+
+def mark_sqlite_ready(db: Path) -> None:
+    """Remember (by inode, so a re-created file is not trusted) that the schema of ``db`` is complete."""
+    marker = _ready_marker(db)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f"{marker.name}.{os.getpid()}")
+    tmp.write_text(str(db.stat().st_ino))
+    tmp.replace(marker)
+
+
 def lock_dir(tracking_uri: str, artifact_location: str | None) -> Path:
     """Where the per-fingerprint lock files of this store live.
 

@@ -1,0 +1,183 @@
+"""``@hydraflow.main`` end to end: real Hydra apps as subprocesses against real MLflow stores.
+
+Each subprocess pays MLflow's import cost, so the scenarios are chained inside a few tests instead of one
+subprocess per assertion.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+
+from hydraflow.tracking import fingerprint
+
+from .conftest import RETURNS_CALLBACK
+
+if TYPE_CHECKING:
+    from .conftest import Store
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _artifact_dir(run) -> Path:
+    from hydraflow.tracking.store import local_path
+
+    path = local_path(run.info.artifact_uri)
+    assert path is not None, run.info.artifact_uri
+    return path
+
+
+def _by_seed(runs) -> dict[int, object]:
+    return {int(r.data.params["seed"]): r for r in runs}
+
+
+def test_sqlite_run_rerun_fail_resume_delete(tracking_store: Store) -> None:
+    s = tracking_store
+    # 1. a two-job multirun: two FINISHED runs with params, tags and artifacts; return values reach Hydra
+    s.run("-m", "seed=1,2", RETURNS_CALLBACK)
+    runs = _by_seed(s.runs())
+    assert sorted(runs) == [1, 2]
+    assert len(s.calls()) == 2
+    run = runs[1]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.depth"] == "2"
+    assert run.data.params["model.width"] == "0.5"
+    assert run.data.params["note"] == "x"
+    expected_id = fingerprint({"model": {"depth": 2, "width": 0.5}, "seed": 1}, "model", "seed", length=16)
+    assert run.data.params["target_id"] == expected_id
+    assert run.data.tags["hydraflow.job_name"] == "app"
+    assert run.data.tags["hydraflow.version"]
+    cfg = {"model": {"depth": 2, "width": 0.5}, "seed": 1, "note": "x", "target_id": expected_id}
+    assert run.data.tags["hydraflow.fingerprint"] == fingerprint(cfg)
+    assert run.data.tags["hydraflow.overrides_fingerprint"] == fingerprint(["seed=1"])
+    art = _artifact_dir(run)
+    assert yaml.safe_load((art / ".hydra" / "config.yaml").read_text())["seed"] == 1
+    assert yaml.safe_load((art / ".hydra" / "overrides.yaml").read_text()) == ["seed=1"]
+    assert (art / ".hydra" / "hydra.yaml").is_file()
+    assert (art / "app.log").is_file()
+    # run dir layout <artifact_root>/<experiment_id>/<run_id>/artifacts
+    assert art.name == "artifacts"
+    assert art.parent.name == run.info.run_id
+    assert art.parent.parent.name == run.info.experiment_id
+    assert sorted((r["seed"], r["value"]) for r in s.returns()) == [(1, 10), (2, 20)]
+
+    # 2. the same sweep again: the function is not called, no new run, Hydra gets the stored return values
+    s.returns_file.unlink()
+    proc = s.run("-m", "seed=1,2", RETURNS_CALLBACK)
+    assert len(s.calls()) == 2
+    assert len(s.runs()) == 2
+    assert "is FINISHED" in proc.stdout + proc.stderr
+    assert sorted((r["seed"], r["value"]) for r in s.returns()) == [(1, 10), (2, 20)]
+
+    # 3. a failing job: run FAILED, exception re-raised (non-zero exit), config already logged
+    proc = s.run("seed=3", env={"HF_FAIL": "3"}, check=False)
+    assert proc.returncode != 0
+    assert "failing on purpose" in proc.stderr
+    failed = _by_seed(s.runs())[3]
+    assert failed.info.status == "FAILED"
+    assert (_artifact_dir(failed) / ".hydra" / "config.yaml").is_file()
+    # ... is resumed under the same run id
+    s.run("seed=3")
+    resumed = _by_seed(s.runs())[3]
+    assert resumed.info.run_id == failed.info.run_id
+    assert resumed.info.status == "FINISHED"
+    assert [c["run_id"] for c in s.calls() if c["seed"] == 3] == [failed.info.run_id] * 2
+    assert len(s.runs()) == 3
+
+    # 4. a deleted run does not block: a new run is made
+    s.client().delete_run(runs[2].info.run_id)
+    s.run("seed=2")
+    active = _by_seed(s.runs())
+    assert active[2].info.run_id != runs[2].info.run_id
+    assert active[2].info.status == "FINISHED"
+    assert len(s.runs(all_runs=True)) == 4
+
+    # 5. rerun_finished: the function runs again into the same run; force_new_run: always a new run
+    s.run("-m", "seed=1", env={"HF_RERUN": "1"})
+    assert _by_seed(s.runs())[1].info.run_id == runs[1].info.run_id
+    assert [c["run_id"] for c in s.calls() if c["seed"] == 1] == [runs[1].info.run_id] * 2
+    s.run("seed=1", env={"HF_FORCE": "1"})
+    seed1 = [r for r in s.runs() if r.data.params["seed"] == "1"]
+    assert len(seed1) == 2
+    assert len([c for c in s.calls() if c["seed"] == 1]) == 3
+
+
+def test_match_overrides_and_dry_run(tracking_store: Store) -> None:
+    s = tracking_store
+    s.run("seed=5")
+    assert len(s.calls()) == 1
+    # a changed default changes the resolved config: a new run by fingerprint ...
+    # ... but with match_overrides the same command line finds the existing run
+    s.run("seed=5", env={"HF_WIDTH": "0.75", "HF_MATCH": "1"})
+    assert len(s.calls()) == 1
+    assert len(s.runs()) == 1
+    s.run("seed=5", env={"HF_WIDTH": "0.75"})
+    assert len(s.calls()) == 2
+    assert len(s.runs()) == 2
+
+    # --dry-run: config and fingerprint printed, no run, no call, nothing in the store
+    proc = s.run("--dry-run", "seed=9")
+    out = proc.stdout + proc.stderr
+    assert "hydraflow dry run" in out
+    assert "seed: 9" in out
+    assert len(s.calls()) == 2
+    assert len(s.runs()) == 2
+    proc = s.run("-m", "seed=10,11", "--dry-run")
+    assert (proc.stdout + proc.stderr).count("hydraflow dry run") == 2
+    assert len(s.runs()) == 2
+
+
+@pytest.mark.parametrize("tracking_store", ["file", "server"], indirect=True)
+def test_other_stores(tracking_store: Store) -> None:
+    s = tracking_store
+    s.run("-m", "seed=1,2")
+    runs = s.runs()
+    assert len(runs) == 2
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    s.run("-m", "seed=1,2")
+    assert len(s.calls()) == 2
+    assert len(s.runs()) == 2
+    client = s.client()
+    names = {f.path for f in client.list_artifacts(runs[0].info.run_id)}
+    assert names == {".hydra", "app.log"}
+    hydra_files = {f.path for f in client.list_artifacts(runs[0].info.run_id, ".hydra")}
+    assert hydra_files == {".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml"}
+    if s.kind == "file":
+        run = runs[0]
+        assert (_artifact_dir(run) / ".hydra" / "config.yaml").is_file()
+        # the lock files live beside the store, never inside it
+        assert not any(p.name.endswith(".lock") for p in (s.root / "mlruns").rglob("*"))
+
+
+def test_chdir_and_yaml_config_path(tracking_store: Store) -> None:
+    s = tracking_store
+    s.run("seed=4", env={"HF_CHDIR": "1"})
+    (run,) = s.runs()
+    art = _artifact_dir(run)
+    assert (art / "made_in_cwd.txt").read_text() == "hello"
+    assert s.calls()[0]["cwd"] == str(art)
+
+    # a YAML config directory works as with hydra.main; the schema is stored as <name>_schema
+    (s.root / "conf").mkdir()
+    (s.root / "conf" / "config.yaml").write_text("defaults:\n  - config_schema\n  - _self_\nseed: 7\n")
+    (s.root / "yaml_app.py").write_text(
+        "import os, json\nfrom dataclasses import dataclass\nimport hydraflow\n\n"
+        "@dataclass\nclass Schema:\n    seed: int = 0\n    lr: float = 0.1\n\n"
+        "@hydraflow.main(Schema, config_path='conf', tracking_uri=os.environ['HF_URI'])\n"
+        "def job(run, cfg):\n"
+        "    open(os.environ['HF_SIDE'], 'a').write(json.dumps({'seed': cfg.seed, 'lr': cfg.lr}) + '\\n')\n\n"
+        "if __name__ == '__main__':\n    job()\n"
+    )
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "HF_URI": s.uri, "HF_SIDE": str(s.side)}
+    proc = subprocess.run([sys.executable, "yaml_app.py", "lr=0.5"], cwd=s.root, env=env, capture_output=True,
+                          text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert s.calls()[-1] == {"seed": 7, "lr": 0.5}
+    assert json.loads(json.dumps(s.runs("yaml_app")[0].data.params)) == {"seed": "7", "lr": "0.5"}
