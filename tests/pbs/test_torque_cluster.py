@@ -14,7 +14,7 @@ import submitit
 from submitit.core.utils import FailedJobError, UncompletedJobError
 from submitit.helpers import Checkpointable
 
-from hydraflow.launch.pbs import PBSExecutor
+from hydraflow.launch.pbs import INCOMPLETE_STATES, PBSExecutor, cancel_jobs, poll_states
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -129,3 +129,21 @@ def test_checkpoint_and_requeue(tmp_path: Path) -> None:
     out = job.stdout() or ""
     assert "Requeued job" in out
     assert out.count("Starting with JobEnvironment") == 2
+
+
+def test_poll_states_and_cancel_jobs_for_a_controller(tmp_path: Path) -> None:
+    # the helpers a sweep controller uses: one qstat for all jobs per poll, one qdel for the whole array
+    ex = _executor(tmp_path, array_parallelism=1)
+    jobs = ex.map_array(time.sleep, [300, 300, 300])
+    watcher = jobs[0].watcher
+    calls = watcher.num_calls
+    states = poll_states(jobs)
+    assert watcher.num_calls == calls + 1
+    assert set(states) == {j.job_id for j in jobs}
+    assert set(states.values()) <= {"PENDING", "RUNNING"}
+    cancel_jobs(jobs)
+    deadline = time.time() + TIMEOUT_S
+    while time.time() < deadline and any(s in INCOMPLETE_STATES for s in states.values()):
+        time.sleep(1)
+        states = poll_states(jobs)
+    assert set(states.values()) <= {"FINISHED", "MISSING"}, states

@@ -102,11 +102,20 @@ from hydraflow.launch.pbs._executor import (
     PBSJob,
     PBSJobEnvironment,
     TorqueJob,
+    cancel_jobs,
+    poll_states,
 )
-from hydraflow.launch.pbs._qstat import PBSJobId, map_state, parse_pbspro_json, parse_qstat_full
+from hydraflow.launch.pbs._qstat import (
+    INCOMPLETE_STATES,
+    PBSJobId,
+    map_state,
+    parse_pbspro_json,
+    parse_qstat_full,
+)
 from hydraflow.launch.pbs._script import PBSConfigError, ScriptSpec, make_script, make_spec
 
 __all__ = [
+    "INCOMPLETE_STATES",
     "PBSConfigError",
     "PBSExecutor",
     "PBSInfoWatcher",
@@ -115,9 +124,11 @@ __all__ = [
     "PBSJobId",
     "ScriptSpec",
     "TorqueJob",
+    "cancel_jobs",
     "make_script",
     "make_spec",
     "map_state",
     "parse_pbspro_json",
     "parse_qstat_full",
+    "poll_states",
 ]

@@ -539,3 +539,35 @@ def job_main(argv: Sequence[str]) -> None:
     marker = marker_path(paths)
     marker.write_text(env.scheduler_id + "\n")
     process_job(folder)
+
+
+def poll_states(jobs: Sequence[core.Job[Any]]) -> dict[str, str]:
+    """Submitit state of every job after one fresh ``qstat`` per dialect (for controllers polling themselves).
+
+    Finished states are those not in ``INCOMPLETE_STATES``; besides submitit's ``COMPLETED``, ``FAILED``,
+    ``CANCELLED``, ``TIMEOUT`` and ``OUT_OF_MEMORY`` they include ``FINISHED`` (ended, exit status unknown:
+    slurm-wlm-torque) and ``MISSING`` (no longer listed by qstat).
+    """
+    watchers = {id(job.watcher): job.watcher for job in jobs}
+    for watcher in watchers.values():
+        watcher.update()
+    return {job.job_id: job.watcher.get_state(job.job_id, mode="cache") for job in jobs}
+
+
+def cancel_jobs(jobs: Sequence[core.Job[Any]]) -> None:
+    """Delete the given jobs with one ``qdel`` per dialect: an array as a whole, single jobs by id."""
+    by_dialect: dict[str, set[str]] = {}
+    for job in jobs:
+        watcher = job.watcher
+        if not isinstance(watcher, PBSInfoWatcher):
+            raise TypeError(f"not a PBS job: {job!r}")
+        pid = PBSJobId.from_submitit(job.job_id)
+        if pid.index is None:
+            target = str(pid)
+        elif pid.suffix or watcher.dialect == "pbspro":
+            target = str(pid.parent())
+        else:
+            target = pid.seq  # slurm-wlm-torque: the array's SLURM id
+        by_dialect.setdefault(watcher.dialect, set()).add(target)
+    for ids in by_dialect.values():
+        subprocess.run(["qdel", *sorted(ids)], capture_output=True, text=True, timeout=120, check=False)  # noqa: S607
