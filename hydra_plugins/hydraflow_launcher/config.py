@@ -44,8 +44,11 @@ class SubmititQueueConf:
     nodes: int = 1
     name: str = "${hydra.job.name}"
     stderr_to_stdout: bool = False
-    # seconds between two state polls of the whole sweep (one scheduler query per poll)
-    poll_interval_s: float = 10.0
+    # seconds between two checks for finished jobs (result files); also the shortest interval between two
+    # scheduler queries (one query for the whole batch), which then back off to half the time elapsed since
+    # submission, at most max_poll_interval_s
+    poll_interval_s: float = 2.0
+    max_poll_interval_s: float = 60.0
     # progress display: auto (a live line on a terminal, log lines otherwise) | bar | log | none
     progress: str = "auto"
     # how many times a job is requeued after hitting its time limit (preemptions always requeue)

@@ -156,6 +156,7 @@ class Backend:
     cancel: Callable[[list[str]], None]
     max_array_size: int
     poll_interval_s: float
+    max_poll_interval_s: float = 60.0
     result_grace_s: float = 5.0
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -232,28 +233,35 @@ def _wait(
     terminal_since: dict[int, float] = {}
     states: dict[str, str] = {}
     progress = Progress(len(jobs), mode=progress_mode, label=backend.name)
+    submitted = last_query = time.monotonic()
+    running: int | None = None
     try:
         while True:
-            for i in sorted(remaining):
-                if jobs[i].paths.result_pickle.exists():
-                    results[i] = _load_result(jobs[i], overrides[i], initial_job_idx + i)
+            # 1. result files: a stat per outstanding job, every poll interval
+            _scan_results(jobs, remaining, results, overrides, initial_job_idx)
             _count_finished(remaining, results, progress, initial_job_idx)
             if not remaining:
                 break
-            states = backend.poll_states(sorted({array_id(jobs[i].job_id) for i in remaining}))
+            # 2. the scheduler: one query for the whole batch, backing off like submitit's watcher
+            #    (after 1x, then every half of the time elapsed since submission, at most max_poll_interval_s)
             now = time.monotonic()
-            running = 0
-            for i in sorted(remaining):
+            delay = min(backend.max_poll_interval_s, max(backend.poll_interval_s, (now - submitted) / 2))
+            if not states or now - last_query >= delay:
+                states = backend.poll_states(sorted({array_id(jobs[i].job_id) for i in remaining}))
+                last_query = now = time.monotonic()
+                running = sum(states.get(jobs[i].job_id) == "RUNNING" for i in remaining)
+                for i in sorted(remaining):
+                    if _grace(backend, states.get(jobs[i].job_id, "PENDING")) is None:
+                        terminal_since.pop(i, None)
+                    else:
+                        terminal_since.setdefault(i, now)
+            # 3. finished in the scheduler's eyes but no result: give the file system a grace period
+            ended = set(terminal_since) & remaining
+            _scan_results(jobs, ended, results, overrides, initial_job_idx)
+            for i in sorted(ended):
                 state = states.get(jobs[i].job_id, "PENDING")
-                running += state == "RUNNING"
                 grace = _grace(backend, state)
-                if grace is None:
-                    terminal_since.pop(i, None)
-                    continue
-                since = terminal_since.setdefault(i, now)
-                if jobs[i].paths.result_pickle.exists():
-                    results[i] = _load_result(jobs[i], overrides[i], initial_job_idx + i)
-                elif now - since >= grace:
+                if results[i] is None and grace is not None and now - terminal_since[i] >= grace:
                     results[i] = _no_result(jobs[i], overrides[i], initial_job_idx + i, state)
             _count_finished(remaining, results, progress, initial_job_idx, running=running)
             if not remaining:
@@ -262,6 +270,18 @@ def _wait(
     finally:
         progress.close()
     return [r for r in results if r is not None]
+
+
+def _scan_results(
+    jobs: list[Any],
+    indices: set[int],
+    results: list[JobReturn | None],
+    overrides: list[list[str]],
+    initial_job_idx: int,
+) -> None:
+    for i in sorted(indices):
+        if results[i] is None and jobs[i].paths.result_pickle.exists():
+            results[i] = _load_result(jobs[i], overrides[i], initial_job_idx + i)
 
 
 def _grace(backend: Backend, state: str) -> float | None:

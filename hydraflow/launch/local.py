@@ -12,6 +12,7 @@ the kernel has them, pidfds.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -139,6 +140,9 @@ class _Pool:
         results: list[JobReturn | None] = [None] * len(jobs)
         pending = deque(range(len(jobs)))
         progress = Progress(len(jobs), mode=self.options.progress, label="hydraflow_local")
+        # Objects that exist now are never scanned by the children's garbage collector: without this, the
+        # first collection in each child touches every object and copies most of the parent's memory.
+        gc.freeze()
         try:
             while pending or self.running:
                 while pending and len(self.running) < self.n_jobs:
@@ -163,6 +167,7 @@ class _Pool:
                 self._stop_all("the launcher was interrupted")
             raise
         finally:
+            gc.unfreeze()
             progress.close()
             self.selector.close()
         missing = [i for i, r in enumerate(results) if r is None]

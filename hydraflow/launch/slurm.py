@@ -32,6 +32,7 @@ SLURM_DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default when scontrol cannot 
 _FIELD_TO_SBATCH: dict[str, str | None] = {
     "submitit_folder": None,
     "poll_interval_s": None,
+    "max_poll_interval_s": None,
     "max_num_timeout": None,
     "max_array_size": None,
     "progress": None,
@@ -227,9 +228,15 @@ def launch(
     from submitit.core.utils import JobPaths
 
     params = dict(params)
-    poll_interval_s = float(params.get("poll_interval_s", 10.0))
+    poll_interval_s = float(params.get("poll_interval_s", 2.0))
     if poll_interval_s <= 0:
         raise ValueError(f"hydra.launcher.poll_interval_s must be > 0, got {poll_interval_s}")
+    max_poll_interval_s = float(params.get("max_poll_interval_s") or 60.0)
+    if max_poll_interval_s < poll_interval_s:
+        raise ValueError(
+            f"hydra.launcher.max_poll_interval_s ({max_poll_interval_s}) must be >= poll_interval_s "
+            f"({poll_interval_s})"
+        )
     progress_mode = str(params.get("progress") or "auto")
     sbatch = sbatch_parameters(params)
     max_array_size = effective_max_array_size(params.get("max_array_size"))
@@ -248,6 +255,7 @@ def launch(
         cancel=queries.cancel,
         max_array_size=max_array_size,
         poll_interval_s=poll_interval_s,
+        max_poll_interval_s=max_poll_interval_s,
         result_grace_s=max(5.0, 2 * poll_interval_s),
         counters=queries.counters,
     )

@@ -250,7 +250,7 @@ def test_interrupted_job_is_requeued(
     with ctl.popen(*args) as proc:
         job_id = ctl.job_id(1)
         time.sleep(1.0)  # let submitit install its signal handlers in the job
-        submitit.SlurmJob(folder=folder / job_id, job_id=job_id)._interrupt(timeout=True)  # noqa: SLF001
+        submitit.SlurmJob(folder=folder / job_id, job_id=job_id)._interrupt(timeout=True)
         out, _ = proc.communicate(timeout=150)
     if not requeued:
         assert proc.returncode != 0

@@ -1,0 +1,100 @@
+"""100 no-op jobs on the real SLURM cluster: ``hydraflow_slurm`` vs the stock ``submitit_slurm``.
+
+    python benchmarks/bench_slurm_launcher.py            # 100 jobs
+    python benchmarks/bench_slurm_launcher.py --jobs 20  # quick run
+
+Needs the cluster of tests/cluster/slurm_up.sh (``sinfo`` must answer). Each launcher runs the same no-op
+Hydra app as a real subprocess (stock ``basic`` sweeper for both). ``sbatch``, ``sacct``, ``squeue`` and
+``scancel`` are counted with logging wrapper scripts put first on PATH (they exec the real binaries).
+Reported: wall time of the whole command, the number of scheduler calls of each kind, and the time from the
+start of the command to the (first) ``sbatch`` call. ``hydraflow_slurm`` runs with ``poll_interval_s=1``;
+the stock launcher polls with its own back-off (sacct at 0, 2, 4, 8, ... s after the submission).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+APP = """
+import hydra
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg):
+    return None
+
+if __name__ == "__main__":
+    main()
+"""
+
+LAUNCHERS: dict[str, list[str]] = {
+    "hydraflow_slurm": ["hydra/launcher=hydraflow_slurm", "hydra.launcher.poll_interval_s=1", "hydra.launcher.progress=log"],
+    "submitit_slurm": ["hydra/launcher=submitit_slurm"],
+}
+TOOLS = ("sbatch", "sacct", "squeue", "scancel")
+
+
+def _wrappers(bindir: Path, calls: Path) -> None:
+    bindir.mkdir()
+    for tool in TOOLS:
+        real = shutil.which(tool)
+        if real is None:
+            raise SystemExit(f"{tool} not on PATH: start the cluster with tests/cluster/slurm_up.sh")
+        wrapper = bindir / tool
+        wrapper.write_text(f'#!/bin/sh\necho "{tool} $(date +%s.%N)" >> "{calls}"\nexec "{real}" "$@"\n')
+        wrapper.chmod(0o755)
+
+
+def _run(root: Path, name: str, jobs: int) -> dict[str, float]:
+    calls = root / f"{name}.calls"
+    bindir = root / f"{name}-bin"
+    _wrappers(bindir, calls)
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    args = ["-m", *LAUNCHERS[name], "hydra.launcher.timeout_min=10", f"+i=range(0,{jobs})",
+            f"hydra.sweep.dir={root}/{name}"]
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "app.py", *args], cwd=root, env=env, capture_output=True, text=True,
+                          check=False)
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    lines = [line.split() for line in calls.read_text().splitlines()] if calls.exists() else []
+    counts: dict[str, float] = {tool: sum(1 for tool_, _ in lines if tool_ == tool) for tool in TOOLS}
+    sbatch_times = [float(t) for tool, t in lines if tool == "sbatch"]
+    counts["to_sbatch"] = (min(sbatch_times) - t0) if sbatch_times else float("nan")
+    counts["wall"] = wall
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=100, help="number of no-op jobs (default 100)")
+    parser.add_argument("--launchers", nargs="+", default=list(LAUNCHERS), choices=list(LAUNCHERS))
+    args = parser.parse_args()
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=False).stdout.strip()
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="hf-bench-slurm-", dir=os.environ.get("HF_BENCH_DIR")) as tmp:
+        root = Path(tmp)
+        (root / "app.py").write_text(APP)
+        for name in args.launchers:
+            results[name] = _run(root, name, args.jobs)
+            print(f"  {name}: {results[name]['wall']:.2f} s", file=sys.stderr, flush=True)
+
+    ref = results.get("hydraflow_slurm")
+    print(f"\n### {args.jobs} no-op jobs on the single-node SLURM cluster (node CPUs: {cpus or '?'})\n")
+    print("| launcher | wall time (s) | start to first sbatch (s) | sbatch calls | sacct calls | squeue calls | wall / hydraflow_slurm |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        ratio = f"{r['wall'] / ref['wall']:.2f}x" if ref else "-"
+        print(f"| {name} | {r['wall']:.2f} | {r['to_sbatch']:.2f} | {int(r['sbatch'])} | {int(r['sacct'])} | "
+              f"{int(r['squeue'])} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
