@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from hydraflow.analysis._errors import MultipleRunsFoundError, NoRunFoundError
-from hydraflow.analysis.run import MISSING, Run, flatten_dict
+from hydraflow.analysis.run import MISSING, Run, _lookup_plain, flatten_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -337,8 +337,7 @@ class RunCollection(Sequence[R], Generic[R]):
             names.append(name)
         cols: dict[str, pa.Array] = {}
         for name in names:
-            default = defaults.get(name)
-            cols[name] = column([run.get(name, default) for run in self._runs])
+            cols[name] = column(_values(self._runs, name, defaults.get(name)))
         for name, fn in computed.items():
             cols[name] = column([fn(run) for run in self._runs])
         return pa.table(cols) if cols else pa.table({}).slice(0, 0)
@@ -372,6 +371,20 @@ class RunCollection(Sequence[R], Generic[R]):
     ) -> pl.DataFrame:
         """:meth:`to_arrow` as a polars DataFrame."""
         return self.to_frame(*keys, defaults=defaults, backend="polars", **computed)
+
+
+def _values(runs: list[R], key: str, default: Any) -> list[Any]:
+    """``[run.get(key, default) for run in runs]``, walking the raw configs directly where possible."""
+    parts = key.replace("__", ".").split(".")
+    out: list[Any] = []
+    append = out.append
+    for run in runs:
+        cfg = run._config  # noqa: SLF001 - the fast path of this module's own Run
+        value = MISSING if cfg is None else _lookup_plain(cfg, parts)
+        if value is MISSING or isinstance(value, (dict, list)) or (isinstance(value, str) and "${" in value):
+            value = run.get(key, default)
+        append(value)
+    return out
 
 
 class GroupBy(Mapping[Hashable, RunCollection[R]]):

@@ -1,7 +1,8 @@
 r"""Loading the Hydra configs of many runs fast, with an optional on-disk Parquet index.
 
-Each run's ``artifacts/.hydra/config.yaml`` is parsed with libyaml (``yaml.CSafeLoader``) into plain
-Python containers; no OmegaConf object is created until a run's ``cfg`` is asked for. Files are read in
+Each run's ``artifacts/.hydra/config.yaml`` is parsed into plain Python containers (by a reader for the
+block-style YAML Hydra writes, see :mod:`hydraflow.analysis._fastyaml`, else libyaml's
+``yaml.CSafeLoader``); no OmegaConf object is created until a run's ``cfg`` is asked for. Files are read in
 a thread pool.
 
 With an index, the parsed configs are also written, per experiment directory, to a Parquet file in a cache
@@ -18,13 +19,14 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from hydraflow.analysis import _fastyaml
 from hydraflow.analysis._errors import CorruptRunWarning
-from hydraflow.analysis.store import is_file_store_experiment, is_file_store_run
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -32,25 +34,50 @@ if TYPE_CHECKING:
 CONFIG_PATH = ("artifacts", ".hydra", "config.yaml")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INDEX_VERSION = "1"
+MISSING: Any = object()
 
 
 class BadRunError(Exception):
     """Internal: why a run directory cannot be loaded."""
 
 
-def config_file(run_dir: Path) -> Path:
+def config_file(run_dir: str | os.PathLike[str]) -> Path:
     """The Hydra config file of a run directory."""
-    return run_dir.joinpath(*CONFIG_PATH)
+    return Path(run_dir).joinpath(*CONFIG_PATH)
 
 
-def parse_config(data: bytes, where: Path) -> dict[str, Any]:
+@lru_cache(maxsize=4096)
+def _is_file_store_experiment(exp_dir: str) -> bool:
+    return os.path.isfile(os.path.join(exp_dir, "meta.yaml"))  # noqa: PTH113, PTH118 - hot path: no pathlib
+
+
+def _check_meta(run_dir: str) -> None:
+    if _is_file_store_experiment(os.path.dirname(run_dir)) and not os.path.isfile(  # noqa: PTH120, PTH113
+        os.path.join(run_dir, "meta.yaml")  # noqa: PTH118
+    ):
+        msg = f"run directory {run_dir} has no meta.yaml (partial file-store run)"
+        raise BadRunError(msg)
+
+
+def _missing_config(run_dir: str) -> BadRunError:
+    if not os.path.isdir(run_dir):  # noqa: PTH112
+        return BadRunError(f"run directory {run_dir} does not exist")
+    return BadRunError(f"run directory {run_dir} has no {'/'.join(CONFIG_PATH)}")
+
+
+def parse_config(data: bytes, where: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a config file's bytes into a dict (an empty file is an empty config).
 
     Raises:
         BadRunError: The YAML is broken or is not a mapping.
     """
     try:
-        cfg = yaml.load(data, Loader=_LOADER)  # noqa: S506 - CSafeLoader is the safe loader
+        cfg = _fastyaml.load(data)
+    except _fastyaml.Unsupported:
+        cfg = MISSING
+    try:
+        if cfg is MISSING:
+            cfg = yaml.load(data, Loader=_LOADER)  # noqa: S506 - CSafeLoader is the safe loader
     except yaml.YAMLError as exc:
         problem = str(exc).replace("\n", " ")
         msg = f"broken YAML in {where}: {problem}"
@@ -63,40 +90,38 @@ def parse_config(data: bytes, where: Path) -> dict[str, Any]:
     return cfg
 
 
-def check_run_dir(run_dir: Path) -> os.stat_result:
+def check_run_dir(run_dir: str | os.PathLike[str]) -> os.stat_result:
     """Check the files a run needs; returns the stat of its config file.
 
     Raises:
         BadRunError: The directory, its config or (in a file store) its ``meta.yaml`` is missing.
     """
-    path = config_file(run_dir)
+    d = os.fspath(run_dir)
     try:
-        st = path.stat()
+        st = os.stat(os.path.join(d, *CONFIG_PATH))  # noqa: PTH116, PTH118
     except OSError:
-        if not run_dir.is_dir():
-            msg = f"run directory {run_dir} does not exist"
-        else:
-            msg = f"run directory {run_dir} has no {'/'.join(CONFIG_PATH)}"
-        raise BadRunError(msg) from None
-    if is_file_store_experiment(run_dir.parent) and not is_file_store_run(run_dir):
-        msg = f"run directory {run_dir} has no meta.yaml (partial file-store run)"
-        raise BadRunError(msg)
+        raise _missing_config(d) from None
+    _check_meta(d)
     return st
 
 
-def read_config(run_dir: Path) -> dict[str, Any]:
+def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Check a run directory and parse its config.
 
     Raises:
         BadRunError: See :func:`check_run_dir` and :func:`parse_config`.
     """
-    check_run_dir(run_dir)
-    path = config_file(run_dir)
+    d = os.fspath(run_dir)
+    path = os.path.join(d, *CONFIG_PATH)  # noqa: PTH118
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:  # noqa: PTH123
+            data = f.read()
+    except FileNotFoundError:
+        raise _missing_config(d) from None
     except OSError as exc:
         msg = f"cannot read {path}: {exc}"
         raise BadRunError(msg) from None
+    _check_meta(d)
     return parse_config(data, path)
 
 

@@ -258,7 +258,9 @@ class Run(Generic[C, I]):
         elif index is not False:
             cache_dir = Path(index)
         batch = InfoBatch(uri, jobs)
-        loaded = load_configs((Path(p) for p in run_dir), n_jobs=jobs, cache_dir=cache_dir)
+        loaded = load_configs(
+            (p if isinstance(p, Path) else Path(p) for p in run_dir), n_jobs=jobs, cache_dir=cache_dir
+        )
         runs = [cls(d, impl_factory, config=cfg, cfg_type=cfg_type, info_batch=batch) for d, cfg in loaded]
         batch.runs = list(runs)
         return RunCollection(runs)

@@ -6,13 +6,16 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
 from hydraflow.analysis import CorruptRunWarning, Run, RunCollection, RunLoadError, iter_run_dirs
 from hydraflow.analysis.loading import _index_path
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def write_run(root: Path, name: str, cfg: dict | str | None, exp: str = "1") -> Path:
