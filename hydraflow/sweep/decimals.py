@@ -9,6 +9,11 @@ from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
 # would need more digits raises instead of silently drifting.
 _CONTEXT = Context(prec=400, Emax=999_999, Emin=-999_999, traps=[InvalidOperation, Inexact, Rounded])
 
+MAX_EXPONENT = 300
+"""Largest power of ten a sweep value may carry (doubles end near 1e308)."""
+MAX_DIGITS = 100
+"""Most significant digits a computed sweep value may carry (the arithmetic context holds 400)."""
+
 SI_PREFIXES: dict[str, int] = {
     "f": -15,
     "p": -12,
@@ -54,12 +59,12 @@ def parse_number(text: str) -> Decimal:
 def suffix_exponent(suffix: str) -> int | None:
     """Power of ten of an SI prefix (``k``) or exponent form (``e-3``, ``E8``); ``None`` if neither.
 
-    >>> suffix_exponent("k"), suffix_exponent("e-3"), suffix_exponent("E8"), suffix_exponent("K")
-    (3, -3, 8, None)
+    >>> [suffix_exponent(s) for s in ["k", "e-3", "E8", "K", "e999"]]
+    [3, -3, 8, None, None]
     """
     if suffix in SI_PREFIXES:
         return SI_PREFIXES[suffix]
-    if _EXPONENT_RE.fullmatch(suffix):
+    if _EXPONENT_RE.fullmatch(suffix) and abs(int(suffix[1:])) <= MAX_EXPONENT:
         return int(suffix[1:])
     return None
 

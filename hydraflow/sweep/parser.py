@@ -9,9 +9,13 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
 from hydraflow.sweep.decimals import (
+    MAX_DIGITS,
+    MAX_EXPONENT,
     SI_PREFIXES,
+    add,
     format_number,
     is_number,
+    mul,
     parse_number,
     parse_suffixed,
     scale,
@@ -304,7 +308,11 @@ def _range(ctx: _Ctx, text: str, col: int) -> Seq[str]:  # noqa: C901
         e = suffix_exponent(last)
         if e is None:
             known = " ".join(SI_PREFIXES)
-            raise ctx.error(last_col, f"unknown SI prefix or exponent {last!r} (known: {known}, e<N>, E<N>)")
+            raise ctx.error(
+                last_col,
+                f"unknown SI prefix or exponent {last!r} "
+                f"(known: {known}, e<N>, E<N> with |N| <= {MAX_EXPONENT})",
+            )
         exponent = e
         parts.pop()
     if len(parts) > 3:  # noqa: PLR2004
@@ -318,7 +326,7 @@ def _range(ctx: _Ctx, text: str, col: int) -> Seq[str]:  # noqa: C901
             raise ctx.error(pcol, f"missing {what}")
         if not is_number(piece):
             raise ctx.error(pcol, f"{what} {piece!r} is not a number")
-        return scale(parse_number(piece), exponent)
+        return _bounded(ctx, pcol, scale(parse_number(piece), exponent))
 
     if len(parts) == 1:
         return Items([format_number(num(0, "number"))])
@@ -342,7 +350,17 @@ def _range(ctx: _Ctx, text: str, col: int) -> Seq[str]:  # noqa: C901
             f"(for a descending range give a negative step: {parts[0][0]}:{parts[1][0]}:-1)",
         )
     count = int(Fraction(diff) / Fraction(step)) + 1
+    _bounded(ctx, col, add(start, mul(step, Decimal(count - 1))))  # every value lies between start and this
     return NumRange(start, step, count)
+
+
+def _bounded(ctx: _Ctx, col: int, value: Decimal) -> Decimal:
+    """``value`` if its magnitude and precision are sane for a sweep value, else a syntax error."""
+    if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        raise ctx.error(col, f"number out of range (beyond 1e{MAX_EXPONENT} or below 1e-{MAX_EXPONENT})")
+    if len(value.as_tuple().digits) > MAX_DIGITS:
+        raise ctx.error(col, f"number with more than {MAX_DIGITS} significant digits")
+    return value
 
 
 def _normalize(value: str) -> str:

@@ -34,6 +34,9 @@ def error(*args: str, native: bool = True) -> SweepSyntaxError:
         ("a=1x:3", 2, "start '1x' is not a number"),
         ("a=:k", 2, "missing number"),
         ("a=1.2:1.4:0.1:kk", 14, "unknown SI prefix"),
+        ("a=1:3:e999", 6, "unknown SI prefix or exponent 'e999'"),
+        ("a=1:1e400", 4, "number out of range"),
+        ("a=0:1:1e-350", 6, "number out of range"),
         # lists and parentheses
         ("a=1,,2", 4, "empty value"),
         ("a=1,", 4, "empty value"),
