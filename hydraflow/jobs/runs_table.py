@@ -143,6 +143,9 @@ def load_table(
 ) -> RunsTable:
     """Load the runs of ``experiment`` (name or glob; None: all); keep those matching every filter."""
     from hydraflow.analysis import Run, RunCollection, iter_run_dirs
+    from hydraflow.tracking import register_resolver
+
+    register_resolver()  # configs may hold ${hydraflow.id:...}: show the ids, not the interpolation text
 
     parsed = parse_filters(filters)
     runs: RunCollection[Run[Any, Any]] = Run.load(
