@@ -38,7 +38,6 @@ class SubmititQueueConf:
     # wall-clock limit of each job in minutes
     timeout_min: int = 60
     cpus_per_task: int | None = None
-    gpus_per_node: int | None = None
     tasks_per_node: int = 1
     mem_gb: int | None = None
     nodes: int = 1
@@ -55,8 +54,6 @@ class SubmititQueueConf:
     max_num_timeout: int = 0
     # commands run in the job script before the job starts (module load, conda activate, ...)
     setup: list[str] | None = None
-    # scheduler options without a field of their own, e.g. {"mail-type": "END"}
-    additional_parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,6 +61,7 @@ class SlurmLauncherConf(SubmititQueueConf):
     """``hydra/launcher=hydraflow_slurm``: each batch is one ``sbatch`` job array (split at MaxArraySize)."""
 
     _target_: str = f"{_PLUGIN}.HydraflowSlurmLauncher"
+    gpus_per_node: int | None = None
     partition: str | None = None
     qos: str | None = None
     account: str | None = None
@@ -81,6 +79,8 @@ class SlurmLauncherConf(SubmititQueueConf):
     array_parallelism: int = 256
     # extra arguments of the srun line that starts the job
     srun_args: list[str] | None = None
+    # sbatch options without a field of their own, e.g. {"mail-type": "END"}
+    additional_parameters: dict[str, Any] = field(default_factory=dict)
     # upper bound on tasks per job array; the cluster's MaxArraySize always applies (this can only lower it)
     max_array_size: int | None = None
 
@@ -94,10 +94,15 @@ class PBSLauncherConf(SubmititQueueConf):
     account: str | None = None
     # PBS flavour of the qsub/qstat commands: pbspro | torque
     dialect: str = "pbspro"
+    # GPUs per chunk (PBS Pro ngpus=) / per node (Torque gpus=)
     ngpus: int | None = None
-    # at most this many array tasks run at once (where the dialect supports it)
+    # at most this many array tasks run at once (-J 0-N%P / -t 0-N%P)
     array_parallelism: int = 256
-    # raw "#PBS" directive lines appended to the job script, e.g. ["-l place=scatter"]
+    # the job sends itself USR2 this many seconds before its walltime (checkpoint + requeue)
+    signal_delay_s: int = 90
+    # extra "-l key=value" resources, e.g. {"place": "scatter"}
+    additional_resources: dict[str, str] = field(default_factory=dict)
+    # extra raw "#PBS" directives, e.g. ["-m abe", "-M me@example.org"]
     additional_directives: list[str] = field(default_factory=list)
     # upper bound on tasks per job array (the server's limit is not queried for PBS)
     max_array_size: int | None = None

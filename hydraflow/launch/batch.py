@@ -150,20 +150,52 @@ class Backend:
     name: str  # e.g. "hydraflow_slurm"
     # submit one chunk (callable, overrides, job numbers) -> submitit jobs (one array)
     submit: Callable[[HydraJob, list[list[str]], list[int]], list[Any]]
-    # one scheduler query: job id -> state (upper-case first word), for the given array ids
-    poll_states: Callable[[list[str]], dict[str, str]]
-    # cancel these array/job ids (one command)
-    cancel: Callable[[list[str]], None]
+    # one scheduler query for these (outstanding) jobs: submitit job id -> state (upper case)
+    poll_states: Callable[[list[Any]], dict[str, str]]
+    # cancel these outstanding jobs (one command per array/scheduler)
+    cancel: Callable[[list[Any]], None]
     max_array_size: int
     poll_interval_s: float
     max_poll_interval_s: float = 60.0
     result_grace_s: float = 5.0
+    # whether a state is final (the job will not write a result after it); default: TERMINAL_STATES
+    is_terminal: Callable[[str], bool] = TERMINAL_STATES.__contains__
     counters: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class PollOptions:
+    """The launcher fields about waiting, shared by the scheduler backends."""
+
+    poll_interval_s: float = 2.0
+    max_poll_interval_s: float = 60.0
+    progress: str = "auto"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> PollOptions:
+        """Read and check ``poll_interval_s``, ``max_poll_interval_s`` and ``progress``."""
+        poll = float(params.get("poll_interval_s") or 2.0)
+        max_poll = float(params.get("max_poll_interval_s") or 60.0)
+        progress = str(params.get("progress") or "auto")
+        if poll <= 0:
+            raise ValueError(f"hydra.launcher.poll_interval_s must be > 0, got {poll}")
+        if max_poll < poll:
+            raise ValueError(
+                f"hydra.launcher.max_poll_interval_s ({max_poll}) must be >= poll_interval_s ({poll})"
+            )
+        if progress not in {"auto", "bar", "log", "none"}:
+            raise ValueError(f"hydra.launcher.progress must be one of auto, bar, log, none; got {progress!r}")
+        return cls(poll, max_poll, progress)
+
+
 def array_id(job_id: str) -> str:
-    """The array part of a submitit job id (``"12_3"`` -> ``"12"``; ``"12"`` -> ``"12"``)."""
-    return job_id.split("_", 1)[0]
+    """The array part of a submitit job id (``"12_3"`` -> ``"12"``; ``"12"`` -> ``"12"``).
+
+    >>> array_id("12_3"), array_id("12"), array_id("124.pbs01_7")
+    ('12', '12', '124.pbs01')
+    """
+    base, sep, index = job_id.rpartition("_")
+    return base if sep and index.isdigit() else job_id
 
 
 def run_batch(
@@ -247,7 +279,7 @@ def _wait(
             now = time.monotonic()
             delay = min(backend.max_poll_interval_s, max(backend.poll_interval_s, (now - submitted) / 2))
             if not states or now - last_query >= delay:
-                states = backend.poll_states(sorted({array_id(jobs[i].job_id) for i in remaining}))
+                states = backend.poll_states([jobs[i] for i in sorted(remaining)])
                 last_query = now = time.monotonic()
                 running = sum(states.get(jobs[i].job_id) == "RUNNING" for i in remaining)
                 for i in sorted(remaining):
@@ -285,10 +317,10 @@ def _scan_results(
 
 
 def _grace(backend: Backend, state: str) -> float | None:
-    if state in TERMINAL_STATES:
-        return backend.result_grace_s
     if state in SLOW_TERMINAL_STATES:
         return SLOW_GRACE_S
+    if backend.is_terminal(state):
+        return backend.result_grace_s
     return None
 
 
@@ -389,7 +421,7 @@ def _cancel_outstanding(backend: Backend, jobs: list[Any], exc: BaseException) -
     if not arrays:
         return
     try:
-        backend.cancel(arrays)
+        backend.cancel(outstanding)
     except Exception as cancel_error:  # noqa: BLE001
         message = f"{backend.name}: {why}: could not cancel jobs {' '.join(arrays)}: {cancel_error}"
     else:

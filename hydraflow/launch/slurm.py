@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hydraflow.launch.batch import Backend, HydraJob, run_batch
+from hydraflow.launch.batch import Backend, HydraJob, PollOptions, array_id, run_batch
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -180,8 +180,9 @@ class SlurmQueries:
         self.counters = {"sacct": 0, "squeue": 0, "scancel": 0}
         self._use_squeue = False
 
-    def poll(self, arrays: list[str]) -> dict[str, str]:
-        """One query for all arrays: ``sacct`` (``squeue`` when accounting does not answer)."""
+    def poll(self, jobs: list[Any]) -> dict[str, str]:
+        """One query for the arrays of these jobs: ``sacct`` (``squeue`` when accounting does not answer)."""
+        arrays = sorted({array_id(job.job_id) for job in jobs})
         if not self._use_squeue:
             self.counters["sacct"] += 1
             cmd = ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(arrays)]
@@ -200,8 +201,9 @@ class SlurmQueries:
         states = parse_job_states(proc.stdout) if proc.returncode == 0 else {}
         return _GoneIfMissing(states)
 
-    def cancel(self, arrays: list[str]) -> None:
-        """``scancel`` every given array (tasks already finished are not affected)."""
+    def cancel(self, jobs: list[Any]) -> None:
+        """One ``scancel`` for the arrays of these jobs (tasks already finished are not affected)."""
+        arrays = sorted({array_id(job.job_id) for job in jobs})
         self.counters["scancel"] += 1
         subprocess.run(["scancel", *arrays], capture_output=True, text=True, timeout=120, check=True)  # noqa: S607
 
@@ -227,17 +229,7 @@ def launch(
     import submitit
     from submitit.core.utils import JobPaths
 
-    params = dict(params)
-    poll_interval_s = float(params.get("poll_interval_s", 2.0))
-    if poll_interval_s <= 0:
-        raise ValueError(f"hydra.launcher.poll_interval_s must be > 0, got {poll_interval_s}")
-    max_poll_interval_s = float(params.get("max_poll_interval_s") or 60.0)
-    if max_poll_interval_s < poll_interval_s:
-        raise ValueError(
-            f"hydra.launcher.max_poll_interval_s ({max_poll_interval_s}) must be >= poll_interval_s "
-            f"({poll_interval_s})"
-        )
-    progress_mode = str(params.get("progress") or "auto")
+    poll = PollOptions.from_params(params)
     sbatch = sbatch_parameters(params)
     max_array_size = effective_max_array_size(params.get("max_array_size"))
     folder = str(params["submitit_folder"])
@@ -254,9 +246,9 @@ def launch(
         poll_states=queries.poll,
         cancel=queries.cancel,
         max_array_size=max_array_size,
-        poll_interval_s=poll_interval_s,
-        max_poll_interval_s=max_poll_interval_s,
-        result_grace_s=max(5.0, 2 * poll_interval_s),
+        poll_interval_s=poll.poll_interval_s,
+        max_poll_interval_s=poll.max_poll_interval_s,
+        result_grace_s=max(5.0, 2 * poll.poll_interval_s),
         counters=queries.counters,
     )
     folder_root = Path(JobPaths.get_first_id_independent_folder(executor.folder))
@@ -268,5 +260,5 @@ def launch(
         job_overrides=job_overrides,
         initial_job_idx=initial_job_idx,
         folder_root=folder_root,
-        progress_mode=progress_mode,
+        progress_mode=poll.progress,
     )
