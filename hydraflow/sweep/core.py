@@ -50,6 +50,10 @@ class Sweep:
         """Number of jobs (``OverflowError`` past ``sys.maxsize``; use :attr:`count`)."""
         return self._count
 
+    def __bool__(self) -> bool:
+        """A sweep always has at least one job (and ``len()`` may overflow, so truth does not use it)."""
+        return self._count > 0
+
     def _assemble(self, combo: tuple[tuple[str, ...], ...]) -> list[str]:
         flat = [o for part in combo for o in part]
         if self._order is None:

@@ -347,6 +347,7 @@ def test_sweep_count_len_getitem_batches() -> None:
 def test_len_overflow_but_count_exact() -> None:
     sweep = expand([f"k{i}=0:999" for i in range(8)])
     assert sweep.count == 1000**8
+    assert sweep
     with pytest.raises(OverflowError):
         len(sweep)
     assert sweep[sweep.count - 1] == [f"k{i}=999" for i in range(8)]
