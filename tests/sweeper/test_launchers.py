@@ -94,3 +94,21 @@ def test_slurm_launchers(run_python, tmp_path: Path, launcher: list[str]) -> Non
         timeout=600,
     )
     check_jobs(sweep_dir)
+
+
+@pytest.mark.torque
+def test_hydraflow_pbs_launcher_torque_dialect(run_python, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    run_python(
+        APP,
+        *SWEEP,
+        BATCHED,
+        "hydra/launcher=hydraflow_pbs",
+        "hydra.launcher.dialect=torque",
+        "hydra.launcher.timeout_min=5",
+        "hydra.launcher.poll_interval_s=0.5",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.launcher.submitit_folder={tmp_path / 'submitit' / '%j'}",
+        timeout=600,
+    )
+    check_jobs(sweep_dir)
