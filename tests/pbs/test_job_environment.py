@@ -105,6 +105,23 @@ def test_slurm_wrapper_ids(clean_env: pytest.MonkeyPatch) -> None:
     assert str(env.paths.submitted_pickle) == "/shared/logs/123_1/123_1_submitted.pkl"
 
 
+def test_inherited_array_variables_are_ignored_in_single_jobs(clean_env: pytest.MonkeyPatch) -> None:
+    # qsub -V copies the submitter's environment: a job submitted from inside an array task inherits its
+    # array variables. The job script says whether the job is an array (HYDRAFLOW_PBS_ARRAY).
+    clean_env.setenv("HYDRAFLOW_PBS_ARRAY", "0")
+    clean_env.setenv("SLURM_JOB_ID", "245")
+    clean_env.setenv("SLURM_ARRAY_JOB_ID", "3")
+    clean_env.setenv("SLURM_ARRAY_TASK_ID", "5")
+    assert PBSJobEnvironment().job_id == "245"
+    clean_env.setenv("PBS_JOBID", "1001.pbs01")
+    clean_env.setenv("PBS_ARRAY_ID", "900[].pbs01")
+    clean_env.setenv("PBS_ARRAY_INDEX", "4")
+    assert PBSJobEnvironment().job_id == "1001.pbs01"
+    clean_env.setenv("HYDRAFLOW_PBS_ARRAY", "1")
+    clean_env.setenv("PBS_JOBID", "1010[3].pbs01")
+    assert PBSJobEnvironment().job_id == "1010.pbs01_3"
+
+
 def test_hostnames_from_nodefile(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     nodefile = tmp_path / "nodes"
     nodefile.write_text("cn01\ncn01\ncn02\ncn02\n")

@@ -71,6 +71,13 @@ def test_auto_executor_submit_returns_the_result(tmp_path: Path) -> None:
     assert _wait_state(job, {"FINISHED"}) == "FINISHED"
 
 
+def test_job_submitted_from_inside_an_array_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # qsub -V hands the submitter's SLURM_ARRAY_* to the job: it must still find its own pickle
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "3")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")
+    assert _executor(tmp_path).submit(len, "abc").result() == 3
+
+
 def test_map_array_results_and_a_failing_task(tmp_path: Path) -> None:
     ex = _executor(tmp_path, array_parallelism=2)
     jobs = ex.map_array(square_or_fail, range(4))
@@ -120,9 +127,9 @@ def test_cancelling_one_pending_sub_job_keeps_the_others(tmp_path: Path) -> None
 
 
 def test_checkpoint_and_requeue(tmp_path: Path) -> None:
-    # walltime 1 min, USR2 50 s before it: after ~10 s the job checkpoints and requeues itself (same id; under the
+    # walltime 1 min, USR2 55 s before it: after ~5 s the job checkpoints and requeues itself (same id; under the
     # SLURM wrappers with scontrol, their qrerun being broken), and the requeued run resumes from the checkpoint.
-    ex = _executor(tmp_path, signal_delay_s=50)
+    ex = _executor(tmp_path, signal_delay_s=55)
     ex.update_parameters(timeout_min=1)
     job = ex.submit(ResumeOnce(), "ok")
     assert job.result() == "resumed ok"

@@ -26,6 +26,7 @@ from hydraflow.launch.pbs._qstat import (
 from hydraflow.launch.pbs._script import (
     DEFAULTS,
     DIALECTS,
+    ENV_ARRAY,
     ENV_SIGNAL_DELAY,
     ENV_STDERR_TO_STDOUT,
     PBSConfigError,
@@ -407,16 +408,20 @@ class PBSJobEnvironment(job_environment.JobEnvironment):
         return os.environ.get("PBS_JOBID") or os.environ["SLURM_JOB_ID"]
 
     def _pbs_id(self) -> PBSJobId:
+        # The job script exports HYDRAFLOW_PBS_ARRAY=0/1: with qsub -V a job inherits the submitter's
+        # PBS_ARRAY_INDEX / SLURM_ARRAY_TASK_ID (a sweep submitted from inside an array task), so the array
+        # variables are only trusted in array jobs.
         env = os.environ
-        if env.get("PBS_ARRAY_INDEX") and env.get("PBS_ARRAY_ID"):  # PBS Pro sub-job
-            parent = PBSJobId.parse(env["PBS_ARRAY_ID"])
-            return PBSJobId(seq=parent.seq, index=int(env["PBS_ARRAY_INDEX"]), suffix=parent.suffix)
+        array = env.get(ENV_ARRAY, "1") == "1"
         if env.get("PBS_JOBID"):
-            pid = PBSJobId.parse(env["PBS_JOBID"])
-            if pid.index is None and env.get("PBS_ARRAYID"):  # Torque sub-job id without [index]
-                return PBSJobId(seq=pid.seq, index=int(env["PBS_ARRAYID"]), suffix=pid.suffix)
+            pid = PBSJobId.parse(env["PBS_JOBID"])  # 1010[3].server for a sub-job (PBS Pro and Torque)
+            if not array:
+                return PBSJobId(seq=pid.seq, suffix=pid.suffix)
+            index = env.get("PBS_ARRAY_INDEX") or env.get("PBS_ARRAYID")
+            if pid.index is None and index:
+                return PBSJobId(seq=pid.seq, index=int(index), suffix=pid.suffix)
             return pid
-        if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        if array and env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):  # slurm-wlm-torque
             return PBSJobId(seq=env["SLURM_ARRAY_JOB_ID"], index=int(env["SLURM_ARRAY_TASK_ID"]))
         return PBSJobId.parse(env["SLURM_JOB_ID"])
 

@@ -22,6 +22,7 @@ ENV_EXECUTOR = "SUBMITIT_EXECUTOR"
 ENV_SIGNAL_DELAY = "HYDRAFLOW_PBS_SIGNAL_DELAY_S"
 ENV_STDERR_TO_STDOUT = "HYDRAFLOW_PBS_STDERR_TO_STDOUT"
 ENV_DIALECT = "HYDRAFLOW_PBS_DIALECT"
+ENV_ARRAY = "HYDRAFLOW_PBS_ARRAY"
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,235}")
 _WORD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*")
@@ -324,6 +325,7 @@ def make_script(
         "# command",
         f"export {ENV_EXECUTOR}=pbs",
         f"export {ENV_DIALECT}={spec.dialect}",
+        f"export {ENV_ARRAY}={0 if array_count is None else 1}",
         f"export {ENV_SIGNAL_DELAY}={spec.signal_delay_s}",
     ]
     if spec.stderr_to_stdout:
