@@ -408,3 +408,71 @@ def test_forms_hydra_rejects_unquoted_are_documented_as_params_only(arg: str) ->
     with pytest.raises(OverrideParseException):
         OverridesParser.create().parse_overrides([arg])
     assert expand([arg]).count >= 1
+
+
+def test_odometer_for_large_parts_matches_random_access(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hydraflow.sweep import seq
+
+    args = ["a=1:3", "b=(x,y)_(1,2)", "c=@w:1:2", "d=p,q|r", "e=@w:u,v"]
+    expected = list(expand(args))
+    monkeypatch.setattr(seq, "MATERIALIZE_LIMIT", 1)  # every part counts as large: the odometer path
+    sweep = expand(args)
+    assert list(sweep) == expected == [sweep[i] for i in range(sweep.count)]
+    assert repr(sweep) == "<Sweep of 72 jobs>"
+
+
+def test_parenthesised_product_random_access() -> None:
+    sweep = expand(["m=(a,b,c)_(1:4)_(x,y)"])
+    assert [sweep[i] for i in range(sweep.count)] == list(sweep)
+    assert sweep[5] == ["m=a_3_y"]
+
+
+# ------------------------------------------------------------------- Hydra values kept verbatim, edge cases
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[]",
+        "{}",
+        "[ ]",
+        "[[1,2],[3]]",
+        "{a:[1,2],b:{c:d}}",
+        "[${x},'y z',\"w\"]",
+        "{a: 1, b: x y}",
+        "[a\\,b,c]",
+        "{a\\:b:1}",
+        "[a:b,c|d]",
+        "'it\\'s'",
+        "${x}_y${z}",
+        "x\\ y",
+    ],
+)
+def test_hydra_values_pass_through_verbatim(value: str) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    assert jobs(f"a={value}") == [[f"a={value}"]]
+    assert not OverridesParser.create().parse_overrides([f"a={value}"])[0].is_sweep_override()
+
+
+def test_whitespace_around_parenthesised_items() -> None:
+    assert values("a= (1,2)k ") == ["1000", "2000"]
+
+
+def test_native_expander_contract_edges() -> None:
+    def empty(_: str) -> list[str]:
+        return []
+
+    def failing(_: str) -> list[str]:
+        raise SweepSyntaxError("x", 0, "native says no")
+
+    def opaque(_: str) -> list[str]:
+        return ["other=1", "other=2"]
+
+    with pytest.raises(SweepSyntaxError, match="expands to no values") as info:
+        expand(["a=choice(1)"], native=empty)
+    assert info.value.column == 2
+    with pytest.raises(SweepSyntaxError, match="native says no") as info:
+        expand(["b=1", "a=1|choice(1)"], native=failing)
+    assert (info.value.column, info.value.argument, info.value.text) == (4, 1, "a=1|choice(1)")
+    assert list(expand(["a/m=choice(1)"], native=opaque)) == [["other=1"], ["other=2"]]
