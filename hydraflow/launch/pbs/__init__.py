@@ -52,7 +52,7 @@ submitit names, translated by `AutoExecutor`, in brackets):
 | `ngpus` [`gpus_per_node`] | none | `ngpus=` / `:gpus=` |
 | `mem_gb` [`mem_gb`] | none | `mem=Ngb` (or `Nmb` for fractions) |
 | `queue`, `account` | none | `-q`, `-A` |
-| `array_parallelism` | 256 | at most this many sub-jobs at once (`%P`) |
+| `array_parallelism` | 256 | at most this many sub-jobs at once (`%P`; OpenPBS 20 / PBS Pro 2020.1+) |
 | `additional_resources` | none | dict of extra `-l key=value` |
 | `additional_directives` | none | list of extra raw directives, e.g. `["-m abe"]` |
 | `setup`, `teardown` | none | shell lines before / after the job |
@@ -84,16 +84,36 @@ same path by hand. SIGTERM (`qdel`, walltime kill, preemption) checkpoints and e
 
 ### Torque on top of SLURM (slurm-wlm-torque)
 
-Debian's `slurm-wlm-torque` package provides `qsub`/`qstat`/`qdel`/`qrerun` wrappers over SLURM;
-`dialect=torque` works with them (the test suite runs real jobs through them). Their differences: `qsub`
-prints a bare SLURM id (`123`); sbatch itself reads the `#PBS` lines (`-N`, `-l nodes/ppn/mem/walltime`, `-t
-0-N%P`, `-q`, `-A`, `-V`) while `-j oe -o LOG` must also be on the command line (the wrapper always passes
-its own `-o`/`-e`), so the executor passes them there for Torque; inside the job only `SLURM_*` variables
-exist (no `PBS_JOBID`); `qstat -f` prints no exit status (finished jobs are `C`, reported `FINISHED`) and
-lists array tasks under their own SLURM ids, which a running sub-job records in `%j_scheduler_id` so it can
-be found; `qdel` of one sub-job deletes the whole array; there is no `qsig` (use `scancel --batch
---signal=USR2`). Paths are pasted into a shell command by the wrapper, one more reason for the shell-safe
-folder rule.
+Debian's `slurm-wlm-torque` package provides `qsub`/`qstat`/`qdel`/`qrerun` wrappers over SLURM.
+`dialect=torque` works with them; the test suite runs real jobs, arrays, failures, cancellations and a
+checkpoint/requeue through them. What the wrappers do differently, and how the executor copes:
+
+- `qsub` prints a bare SLURM id (`123`, also for arrays); sbatch itself reads the `#PBS` lines (`-N`,
+  `-l nodes=N:ppn=C`, `-l mem`, `-l walltime`, `-t 0-N%P`, `-q`, `-A`, `-V`, `-r`), but the wrapper always
+  passes its own `-o`/`-e`, so the executor repeats `-j oe -o LOG` on the `qsub` command line (for Torque).
+  The wrapper pastes paths into a shell command: one more reason for the shell-safe folder rule.
+- Inside the job only `SLURM_*` variables exist (no `PBS_JOBID`); the job environment reads those.
+- `qstat -f` has no exit status (a finished job is `C`, reported `FINISHED`; results and exceptions still come
+  from submitit's files) and lists array tasks under their own SLURM job ids without their index: each
+  running sub-job writes its scheduler id to `%j_scheduler_id`, which the watcher uses to find its record; a
+  sub-job not started yet has the state of the array. `qstat` matches ids as regular expressions, so bare ids
+  are passed.
+- `qdel 123[2]` deletes the whole array (the wrapper reads it as `123`): a single sub-job is cancelled with
+  `scancel 123_2` instead.
+- `qrerun` always fails (in 22.05 it calls `Slurm->requeue` without its state argument): under the wrappers
+  the job requeues itself with `scontrol requeue`.
+- There is no `qsig`: `job._interrupt()` uses `scancel --batch --signal=USR2`.
+
+A job submitted with `-V` inherits the submitter's `PBS_ARRAY_INDEX`/`SLURM_ARRAY_TASK_ID` (a sweep started
+from inside an array task): the script exports `HYDRAFLOW_PBS_ARRAY=0|1`, so array variables are only trusted
+in array jobs.
+
+### For sweep controllers
+
+`poll_states(jobs)` returns the state of every job after one `qstat` call (per dialect), and
+`cancel_jobs(jobs)` deletes them with one `qdel` (arrays as a whole). A job is finished when its state is not
+in `INCOMPLETE_STATES`; besides submitit's `COMPLETED`/`FAILED`/`CANCELLED`/`TIMEOUT`/`OUT_OF_MEMORY` the
+finished states include `FINISHED` and `MISSING`.
 """
 
 from hydraflow.launch.pbs._executor import (
