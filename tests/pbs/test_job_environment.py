@@ -176,7 +176,9 @@ def job_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         HYDRAFLOW_PBS_SIGNAL_DELAY_S="58",
     )
 
-    def prepare(fn, *args, timeout_min: int = 5, qrerun_body: str = "exit 0") -> subprocess.Popen[str]:
+    def prepare(
+        fn, *args, timeout_min: int = 5, qrerun_body: str = "exit 0", extra_env: dict | None = None
+    ) -> subprocess.Popen[str]:
         delayed = utils.DelayedSubmission(fn, *args)
         delayed.set_timeout(timeout_min, 3)
         delayed.dump(folder / "77.pbs01_submitted.pkl")
@@ -185,7 +187,7 @@ def job_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         qrerun.chmod(qrerun.stat().st_mode | stat.S_IXUSR)
         return subprocess.Popen(
             [sys.executable, "-u", "-m", "hydraflow.launch.pbs", str(folder)],
-            env=env,
+            env={**env, **(extra_env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -210,6 +212,22 @@ def test_job_runs_and_redirects_its_logs(job_site) -> None:
         "Job completed successfully" in (folder / "77.pbs01_0_log.out").read_text()
     )  # submitit INFO: stdout
     assert (folder / "77.pbs01_scheduler_id").read_text() == "77.pbs01\n"
+
+
+def test_stderr_to_stdout(job_site) -> None:
+    mod, folder, _, prepare = job_site
+    proc = prepare(mod.add, 1, 1, extra_env={"HYDRAFLOW_PBS_STDERR_TO_STDOUT": "1"})
+    proc.communicate(timeout=60)
+    assert not (folder / "77.pbs01_0_log.err").exists()
+    assert "Job completed successfully" in (folder / "77.pbs01_0_log.out").read_text()
+
+
+def test_missing_qsub_fails_before_writing_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    ex = PBSExecutor(tmp_path / "sub", python=[sys.executable])
+    with pytest.raises(utils.FailedSubmissionError, match="qsub is not on PATH"):
+        ex.submit(len, "abc")
+    assert not (tmp_path / "sub").exists()
 
 
 def test_timer_signal_checkpoints_and_requeues_with_qrerun(job_site) -> None:

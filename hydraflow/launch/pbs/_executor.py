@@ -350,8 +350,6 @@ class PBSExecutor(core.PicklingExecutor):
         uid = submission_file_path.name.removeprefix(_SUBMISSION_PREFIX).removesuffix(".sh")
         spec = make_spec(self.dialect, self.parameters)
         log_path = self._log_path(uid, array=self._array_count is not None)
-        if shutil.which("qsub") is None:
-            raise utils.FailedSubmissionError("qsub is not on PATH: is this a PBS/Torque login node?")
         return qsub_command(spec, str(submission_file_path), log_path)
 
     @staticmethod
@@ -364,6 +362,8 @@ class PBSExecutor(core.PicklingExecutor):
     def _internal_process_submissions(
         self, delayed_submissions: list[utils.DelayedSubmission]
     ) -> list[core.Job[Any]]:
+        if shutil.which("qsub") is None:  # before anything is written to the folder
+            raise utils.FailedSubmissionError("qsub is not on PATH: is this a PBS/Torque login node?")
         if len(delayed_submissions) == 1:
             return super()._internal_process_submissions(delayed_submissions)
         folder = utils.JobPaths.get_first_id_independent_folder(self.folder)
