@@ -22,6 +22,7 @@ import re
 import sqlite3
 import sys
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -33,10 +34,11 @@ from urllib.request import url2pathname
 
 import yaml
 
+from hydraflow.analysis import _fastyaml
 from hydraflow.analysis._errors import CorruptRunWarning
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -73,8 +75,8 @@ class RunInfo:
     status: str | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     run_name: str | None = None
     lifecycle_stage: str | None = None
@@ -230,6 +232,41 @@ def is_file_store_experiment(exp_dir: Path) -> bool:
 # --------------------------------------------------------------------------- file store
 
 
+class _LazyTree(Mapping[str, str]):
+    """A file store's ``params/`` or ``tags/`` directory, read on first access (one file per key)."""
+
+    __slots__ = ("_data", "_root")
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._data: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._data is None:
+            self._data = _read_tree(self._root)
+        return self._data
+
+    def __getitem__(self, key: str) -> str:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._load()
+
+    def __eq__(self, other: object) -> bool:
+        return self._load() == other if isinstance(other, Mapping) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._load())
+
+
 def _read_tree(root: Path) -> dict[str, str]:
     """``params/`` or ``tags/``: one file per key (keys with ``/`` are nested directories)."""
     out: dict[str, str] = {}
@@ -247,10 +284,12 @@ def _read_tree(root: Path) -> dict[str, str]:
     return out
 
 
-def _latest_metric(path: Path) -> float | None:
+def _latest_metric(path: str) -> float | None:
+    """The value of the latest entry of a metric file (lines ``<timestamp> <value> <step>``)."""
     best: tuple[int, int, float] | None = None
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:  # noqa: PTH123 - hot path: no pathlib
+            text = f.read()
     except (OSError, UnicodeDecodeError):
         return None
     for line in text.splitlines():
@@ -262,24 +301,24 @@ def _latest_metric(path: Path) -> float | None:
             step = int(parts[2]) if len(parts) > 2 else 0  # noqa: PLR2004
         except ValueError:
             continue
-        key = (step, ts, value)
-        if best is None or key[:2] >= best[:2]:
-            best = key
+        if best is None or (step, ts) >= best[:2]:
+            best = (step, ts, value)
     return None if best is None else best[2]
 
 
-def _read_metrics(root: Path) -> dict[str, float]:
+def _read_metrics(root: str) -> dict[str, float]:
     out: dict[str, float] = {}
     try:
-        entries = list(os.scandir(root))
+        with os.scandir(root) as it:
+            entries = list(it)
     except OSError:
         return out
     for entry in entries:
         if entry.is_dir():
-            for sub_key, value in _read_metrics(Path(entry.path)).items():
+            for sub_key, value in _read_metrics(entry.path).items():
                 out[f"{entry.name}/{sub_key}"] = value
         else:
-            latest = _latest_metric(Path(entry.path))
+            latest = _latest_metric(entry.path)
             if latest is not None:
                 out[entry.name] = latest
     return out
@@ -293,7 +332,11 @@ def read_file_store_info(run_dir: Path) -> RunInfo:
         yaml.YAMLError: ``meta.yaml`` is not YAML.
         ValueError: ``meta.yaml`` is not a mapping.
     """
-    meta = yaml.load((run_dir / "meta.yaml").read_bytes(), Loader=_LOADER)  # noqa: S506 - CSafeLoader
+    data = (run_dir / "meta.yaml").read_bytes()
+    try:
+        meta = _fastyaml.load(data)
+    except _fastyaml.Unsupported:
+        meta = yaml.load(data, Loader=_LOADER)  # noqa: S506 - CSafeLoader
     if not isinstance(meta, dict):
         msg = f"{run_dir / 'meta.yaml'} is not a mapping"
         raise ValueError(msg)  # noqa: TRY004 - a content error, not a type error of the caller
@@ -310,9 +353,9 @@ def read_file_store_info(run_dir: Path) -> RunInfo:
         status=status,
         start_time=_ms(meta.get("start_time")),
         end_time=_ms(meta.get("end_time")),
-        params=_read_tree(run_dir / "params"),
-        tags=_read_tree(run_dir / "tags"),
-        metrics=_read_metrics(run_dir / "metrics"),
+        params=_LazyTree(run_dir / "params"),  # one file per key: read when first used
+        tags=_LazyTree(run_dir / "tags"),
+        metrics=_read_metrics(os.path.join(run_dir, "metrics")),  # noqa: PTH118
         run_name=meta.get("run_name"),
         lifecycle_stage=meta.get("lifecycle_stage"),
         artifact_uri=meta.get("artifact_uri"),
