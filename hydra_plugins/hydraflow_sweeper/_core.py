@@ -173,6 +173,7 @@ class ValidationReport:
     distinct_overrides: int = 0
     compositions: int = 0
     value_checks: int = 0
+    copies: int = 0
     full_jobs: int = 0
     seconds: float = 0.0
 
@@ -245,14 +246,32 @@ class _Validator:
             message = f"{_describe(job, overrides)} is invalid for this app's config: {reason}"
             raise SweepError(message) from exc
 
-    def check_value(self, base: DictConfig, text: str) -> bool:
+    def check_value(self, base: DictConfig, text: str, scratch: list[DictConfig]) -> bool:
+        """Apply one value override to a copy of ``base`` the way Hydra applies command-line overrides.
+
+        A plain assignment to a scalar (``lr=0.1``) cannot add keys or change the config's shape, so those
+        share one scratch copy per group combination (``scratch`` holds it); anything else (``+k=``,
+        ``~k``, dict or list values) gets a fresh copy. A failed check discards the scratch copy.
+        """
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
         self.report.value_checks += 1
-        cfg = copy.deepcopy(base)
+        override = self.parsed[text]
+        plain = not (override.is_add() or override.is_force_add() or override.is_delete()) and not isinstance(
+            override.value(), (dict, list)
+        )
+        if plain and scratch:
+            cfg = scratch[0]
+        else:
+            self.report.copies += 1
+            cfg = copy.deepcopy(base)
+            if plain:
+                scratch.append(cfg)
         try:
-            ConfigLoaderImpl._apply_overrides_to_config([self.parsed[text]], cfg)  # noqa: SLF001
+            ConfigLoaderImpl._apply_overrides_to_config([override], cfg)  # noqa: SLF001
         except Exception:  # noqa: BLE001 - confirmed (or refuted) by a full composition of the job
+            if plain:
+                scratch.clear()
             return False
         return True
 
@@ -273,8 +292,9 @@ def validate(sweep: Sweep, config_loader: Any, master: DictConfig) -> Validation
                 full.append((combo.groups, None))
                 continue
             _drop_hydra_node(base)  # value overrides never target hydra.*: copies stay small
+            scratch: list[DictConfig] = []
             for text in combo.order:
-                if text not in shared and not v.check_value(base, text):
+                if text not in shared and not v.check_value(base, text, scratch):
                     first = combo.values[text]
                     v.compose_job(first, sweep[first])
                     full.append((combo.groups, text))

@@ -86,13 +86,14 @@ class HydraflowSweeper(Sweeper):
         if self.validate:
             report = _core.validate(jobs, self.hydra_context.config_loader, self.config)
             log.debug(
-                "Validated %d jobs in %.3f s: %d distinct overrides, %d compositions, %d value checks, "
-                "%d jobs composed in full",
+                "Validated %d jobs in %.3f s: %d distinct overrides, %d compositions, %d value checks "
+                "(%d config copies), %d jobs composed in full",
                 report.jobs,
                 report.seconds,
                 report.distinct_overrides,
                 report.compositions,
                 report.value_checks,
+                report.copies,
                 report.full_jobs,
             )
         if self.dry_run:

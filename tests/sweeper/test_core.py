@@ -104,6 +104,7 @@ def test_200_jobs_need_one_composition_per_group_combination(loader) -> None:
     assert report.jobs == 200
     assert report.compositions == 2  # model=cnn, model=vit (with the shared +note=x)
     assert report.value_checks == 2 * (20 + 5)  # each distinct lr / wd value, once per model
+    assert report.copies == 2  # plain assignments share one scratch copy per model
     assert report.full_jobs == 0
 
 
@@ -122,6 +123,12 @@ def test_overrides_that_depend_on_each_other_fall_back_to_full_composition(loade
     report = check(loader, "+extra={k:1},{k:2}", "extra.k=5,6")
     assert report.jobs == 4
     assert report.full_jobs >= 4
+
+
+def test_a_bad_value_after_good_ones_is_still_caught(loader) -> None:
+    # the scratch copy shared by plain assignments must not hide a later bad value
+    with pytest.raises(SweepError, match=r"job #0 \[seed=1 model.nokey=5\]"):
+        check(loader, "seed=1,2,3", "model.nokey=5,6")
 
 
 def test_unknown_key_without_plus_is_rejected(loader) -> None:
