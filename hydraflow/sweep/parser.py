@@ -530,9 +530,7 @@ def _split_key_suffix(key: str) -> tuple[str, int] | None:
     return base, e
 
 
-def parse_argument(  # noqa: C901, PLR0912, PLR0915
-    text: str, index: int = 0, native: Callable[[str], list[str]] | None = None
-) -> Parsed:
+def parse_argument(text: str, index: int = 0, native: Callable[[str], list[str]] | None = None) -> Parsed:
     """Parse one ``key=value`` argument of the extended syntax into a lazy sequence of plain overrides.
 
     >>> list(parse_argument("a=1:3").overrides)
@@ -541,6 +539,8 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
     ['model=cnn_small', 'model=cnn_large', 'model=vit_small', 'model=vit_large']
     >>> list(parse_argument("lr/m=1,2|b=3").overrides)
     ['lr=1e-3', 'lr=2e-3', 'b=3']
+    >>> parse_argument("lr=@w:1,2").tag
+    'w'
     """
     ctx = _Ctx(text, index)
     m = re.match(r"(\+\+|\+|~)?", text)
@@ -548,10 +548,11 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
     eq = text.find("=")
     if eq < 0:
         key = text[len(prefix) :]
-        if prefix == "~" and _KEY_RE.fullmatch(key) and _check_key(ctx, key, 1):
-            return Parsed(index, text, Items([text]), [(key, len(prefix))], key_col=1, display_key=text)
         if not key:
             raise ctx.error(len(prefix), "missing key")
+        if prefix == "~" and _KEY_RE.fullmatch(key):
+            _check_key(ctx, key, 1)
+            return Parsed(index, text, Items([text]), [(key, 1)], key_col=1, display_key=text)
         raise ctx.error(len(text), "expected key=value" + (" (or ~key)" if not prefix else ""))
     key = text[len(prefix) : eq]
     if not key:
@@ -570,56 +571,64 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
         value = value[tm.end() :]
         if not value:
             raise ctx.error(base, f"empty value after pairing tag @{parsed.tag}:")
-    elif not value.strip():
+    elif not value.strip():  # `key=`: Hydra's empty value
         parsed.overrides = Items([text[:base]])
         parsed.keys.append((_check_key(ctx, key, len(prefix)), len(prefix)))
         return parsed
     tokens = tokenize(ctx, value, base)
     sections = _split_sections(tokens)
-    records: list[_Section] = []
-    bars = [t for t in tokens if t.kind == "|"]
-    for n, raw_section in enumerate(sections):
-        section = raw_section
-        sec_start = bars[n - 1].col + 1 if n > 0 else base
-        sec_end = bars[n].col if n < len(bars) else len(text)
-        if not section or all(t.kind == "text" and not t.text.strip() for t in section):
-            if not bars:
-                raise ctx.error(sec_start, "empty value")
-            where = "leading" if n == 0 else "trailing" if n == len(sections) - 1 else "empty"
-            msg = {"leading": "leading '|'", "trailing": "trailing '|'", "empty": "empty '|' section"}[where]
-            col = bars[0].col if where == "leading" else bars[-1].col if where == "trailing" else sec_start
-            raise ctx.error(col, msg)
-        sec_prefix, sec_key, sec_key_col = prefix, key, len(prefix)
-        if n > 0:
-            first = section[0]
-            if (
-                first.kind == "text"
-                and first.text.lstrip().startswith("@")
-                and _TAG_RE.match(first.text.lstrip())
-            ):
-                raise ctx.error(first.col, "a pairing tag @name: must start the argument's value")
-            km = _SECTION_KEY_RE.match(first.text) if first.kind == "text" else None
-            if km:
-                sec_prefix, sec_key = km.group(1) or "", km.group(2)
-                sec_key_col = first.col + km.start(2)
-                rest = first.text[km.end() :]
-                section = section[1:]
-                if rest:
-                    section.insert(0, Token("text", rest, first.col + km.end()))
-                if not section:
-                    raise ctx.error(first.col + km.end(), "empty value")
-                sec_start = first.col + km.end()
-        sec_text = text[sec_start:sec_end]
-        # Hydra functions: the whole section goes to the native expander
-        fm = re.match(r"\s*([A-Za-z_]+)\s*\(", sec_text)
-        if fm and fm.group(1) in HYDRA_FUNCTIONS:
-            values, out = _native_section(
-                ctx, native, sec_prefix + sec_key, sec_text, sec_start + fm.start(1)
-            )
-            records.append(_Section(sec_prefix, sec_key, sec_key_col, values, out))
-        else:
-            values = _Parser(ctx, section, sec_end).parse_list(None)
-            records.append(_Section(sec_prefix, sec_key, sec_key_col, values, None))
+    bars = [t.col for t in tokens if t.kind == "|"]
+    records = [
+        _section(ctx, native, tokens_n, n, bars, base, (prefix, key, len(prefix)))
+        for n, tokens_n in enumerate(sections)
+    ]
+    _finish(ctx, parsed, records)
+    return parsed
+
+
+def _section(  # noqa: PLR0917
+    ctx: _Ctx,
+    native: Callable[[str], list[str]] | None,
+    section: list[Token],
+    n: int,
+    bars: list[int],
+    base: int,
+    inherited: tuple[str, str, int],
+) -> _Section:
+    """Parse section ``n`` (between ``|`` bars) of an argument's value."""
+    start = bars[n - 1] + 1 if n > 0 else base
+    end = bars[n] if n < len(bars) else len(ctx.text)
+    if not section or all(t.kind == "text" and not t.text.strip() for t in section):
+        if not bars:
+            raise ctx.error(start, "empty value")
+        if n == 0:
+            raise ctx.error(bars[0], "leading '|'")
+        if n == len(bars):
+            raise ctx.error(bars[-1], "trailing '|'")
+        raise ctx.error(start, "empty '|' section")
+    prefix, key, key_col = inherited
+    first = section[0]
+    if n > 0 and first.kind == "text":
+        if _TAG_RE.match(first.text.lstrip()):
+            raise ctx.error(first.col, "a pairing tag @name: must start the argument's value")
+        km = _SECTION_KEY_RE.match(first.text)
+        if km:  # the section names its own key
+            prefix, key, key_col = km.group(1) or "", km.group(2), first.col + km.start(2)
+            start = first.col + km.end()
+            rest = first.text[km.end() :]
+            section = ([Token("text", rest, start)] if rest else []) + section[1:]
+            if not section:
+                raise ctx.error(start, "empty value")
+    text = ctx.text[start:end]
+    fm = re.match(r"\s*([A-Za-z_]+)\s*\(", text)
+    if fm and fm.group(1) in HYDRA_FUNCTIONS:  # the whole section goes to Hydra
+        values, out = _native_section(ctx, native, prefix + key, text, start + fm.start(1))
+        return _Section(prefix, key, key_col, values, out)
+    return _Section(prefix, key, key_col, _Parser(ctx, section, end).parse_list(None), None)
+
+
+def _finish(ctx: _Ctx, parsed: Parsed, records: list[_Section]) -> None:
+    """Apply key suffixes, prepend keys, record the keys: the argument's overrides."""
     # `key/SUFFIX` scales only if every value given to that key in this argument is a number
     numeric: dict[str, bool] = {}
     for r in records:
@@ -633,11 +642,10 @@ def parse_argument(  # noqa: C901, PLR0912, PLR0915
             continue
         if r.native_out is not None:
             seqs.append(Items(r.native_out))
-        elif r.values is not None:
+        elif r.values is not None:  # pragma: no branch - a record has values or native output
             seqs.append(Mapped(r.values, _with_key(f"{r.prefix}{r.key}=")))
         parsed.keys.append((_check_key(ctx, r.key, r.key_col), r.key_col))
     parsed.overrides = seqs[0] if len(seqs) == 1 else Concat(seqs)
-    return parsed
 
 
 @dataclass
