@@ -21,6 +21,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,12 @@ class _Pool:
         for stream in (sys.stdout, sys.stderr):  # unflushed text would be written twice after fork
             with contextlib.suppress(Exception):
                 stream.flush()
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns when forking a process that has threads (the child gets only the forking
+            # thread). The child runs nothing but its job and os._exit; under filterwarnings=error the
+            # warning would surface in the parent *after* the child exists and orphan it.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which ends with os._exit
             os.close(rfd)
             self._child_main(wfd, job_num, overrides)
