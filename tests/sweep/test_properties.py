@@ -252,3 +252,23 @@ def test_key_suffix_scales_exactly(nums: list[Decimal], suffix: str) -> None:
     assert all(g.startswith("lr=") for g in got)
     for override in PARSER.parse_overrides(sorted(set(got))):
         assert isinstance(override.value(), (int, float))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab1:,()|@wkm-+=/~.'[]$ ", min_size=1, max_size=12), min_size=1, max_size=3))
+def test_any_arguments_either_expand_to_valid_overrides_or_raise_sweep_syntax_error(args: list[str]) -> None:
+    error: SweepSyntaxError | None = None
+    distinct: set[str] = set()
+    try:
+        sweep = expand(args)
+        if sweep.count <= 10_000:
+            distinct = {o for job in sweep for o in job}
+    except SweepSyntaxError as e:
+        error = e
+    if error is not None:
+        assert error.argument is not None
+        assert error.text == args[error.argument]
+        assert 0 <= error.column <= len(error.text)
+        return
+    for override in PARSER.parse_overrides(sorted(distinct)):
+        assert not override.is_sweep_override(), override.input_line
