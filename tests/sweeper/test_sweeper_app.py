@@ -147,6 +147,14 @@ def test_parentheses_need_yaml_or_are_rejected_by_hydra_on_the_command_line(app)
     # Quoted, Hydra keeps the value as one literal string: one job with a quoted value (no expansion).
     proc, _ = app("-m", 'seed="(1,2)"', "hydra.sweeper.dry_run=true")
     assert "Dry run: 1 job in 1 batch" in proc.stdout
+    # Through hydra.sweeper.params Hydra only unquotes the value: the sweeper gets the parentheses raw.
+    proc, _ = app("-m", '++hydra.sweeper.params.model="(cnn,vit)"', "seed=1,2", "hydra.sweeper.dry_run=true")
+    assert proc.stdout.splitlines()[-4:] == [
+        "#0 model=cnn seed=1",
+        "#1 model=cnn seed=2",
+        "#2 model=vit seed=1",
+        "#3 model=vit seed=2",
+    ]
 
 
 TYPED_APP = """
