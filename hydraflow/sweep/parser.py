@@ -325,7 +325,9 @@ def _range(ctx: _Ctx, text: str, col: int) -> Seq[str]:  # noqa: C901
                 return default
             raise ctx.error(pcol, f"missing {what}")
         if not is_number(piece):
-            raise ctx.error(pcol, f"{what} {piece!r} is not a number")
+            raise ctx.error(
+                pcol, f"{what} {piece!r} is not a number (quote a string that holds ':': key='...')"
+            )
         return _bounded(ctx, pcol, scale(parse_number(piece), exponent))
 
     if len(parts) == 1:
