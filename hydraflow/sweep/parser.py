@@ -507,18 +507,20 @@ def _split_sections(tokens: list[Token]) -> list[list[Token]]:
     return sections
 
 
-def _scale_fn(exponent: int) -> Callable[[str], str]:
-    def fn(value: str) -> str:
-        return format_number(scale(parse_number(value), exponent))
+@dataclass(frozen=True)
+class _scale_fn:  # noqa: N801 - used like a function; a class so that sweeps pickle
+    exponent: int
 
-    return fn
+    def __call__(self, value: str) -> str:
+        return format_number(scale(parse_number(value), self.exponent))
 
 
-def _with_key(prefix: str) -> Callable[[str], str]:
-    def fn(value: str) -> str:
-        return prefix + value
+@dataclass(frozen=True)
+class _with_key:  # noqa: N801 - used like a function; a class so that sweeps pickle
+    prefix: str
 
-    return fn
+    def __call__(self, value: str) -> str:
+        return self.prefix + value
 
 
 def _split_key_suffix(key: str) -> tuple[str, int] | None:

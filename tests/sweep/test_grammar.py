@@ -476,3 +476,12 @@ def test_native_expander_contract_edges() -> None:
         expand(["b=1", "a=1|choice(1)"], native=failing)
     assert (info.value.column, info.value.argument, info.value.text) == (4, 1, "a=1|choice(1)")
     assert list(expand(["a/m=choice(1)"], native=opaque)) == [["other=1"], ["other=2"]]
+
+
+def test_sweeps_pickle() -> None:
+    import pickle
+
+    sweep = expand(["a=1:3", "lr/m=@w:1,2,3", "m=(x,y)_z|w", "steps/k=@w:4:6"])
+    again = pickle.loads(pickle.dumps(sweep))  # noqa: S301 - our own object
+    assert list(again) == list(sweep)
+    assert again.count == sweep.count == 27
