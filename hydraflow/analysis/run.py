@@ -291,7 +291,9 @@ class Run(Generic[C, I]):
             cfg: Any = OmegaConf.create(self.config)
             if self.cfg_type is not None:
                 try:
-                    cfg = OmegaConf.merge(OmegaConf.structured(self.cfg_type), cfg)
+                    schema = OmegaConf.structured(self.cfg_type)
+                    OmegaConf.set_struct(schema, False)  # keys the class does not declare are kept
+                    cfg = OmegaConf.merge(schema, cfg)
                 except Exception as exc:
                     msg = (
                         f"config of run {self.run_id} ({config_file(self.run_dir)}) does not fit "
