@@ -316,3 +316,20 @@ def test_show_lists_jobs_and_details(tmp_path: Path) -> None:
     assert "set 1 (line 11): 24 jobs" in detail
     assert "--multirun hydra/sweeper=hydraflow" in detail
     assert "build.py" not in detail
+
+
+def test_hydra_rejected_arguments_go_through_sweeper_params() -> None:
+    from hydraflow.jobs.runner import hydra_safe_arguments
+
+    plain = ["model=cnn,vit", "lr=1:3", "wd/m=1,2"]
+    assert hydra_safe_arguments(plain) == plain  # Hydra's grammar accepts these: unchanged
+    routed = hydra_safe_arguments(["model=(cnn,vit)_(small,large)", "opt.lr/m=1,3", "name=it's"])
+    assert routed == [
+        "++hydra.sweeper={params:{model:'(cnn,vit)_(small,large)', opt.lr/m:'1,3', name:'it\\'s'}}"
+    ]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    value = OverridesParser.create().parse_override(routed[0]).value()
+    assert value == {"params": {"model": "(cnn,vit)_(small,large)", "opt.lr/m": "1,3", "name": "it's"}}
+    # what params cannot carry (deletions, repeated keys) is left for Hydra to report
+    assert hydra_safe_arguments(["~a", "x=(1,2)_(3)"]) == ["~a", "x=(1,2)_(3)"]
