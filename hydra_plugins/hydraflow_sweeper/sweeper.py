@@ -7,7 +7,6 @@ Only Hydra's plugin interfaces are imported here; the grammar (:mod:`hydraflow.s
 from __future__ import annotations
 
 import logging
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +123,8 @@ class HydraflowSweeper(Sweeper):
 
     @staticmethod
     def _print_dry_run(jobs: Any, count: int, batch_size: int | None) -> None:
+        import shlex
+
         batches = 1 if batch_size is None else -(-count // batch_size)
         noun = "job" if count == 1 else "jobs"
         out = sys.stdout
