@@ -1,6 +1,7 @@
 """Tracking runtime: ``@hydraflow.main`` (one MLflow run per Hydra job, deduplicated), deterministic ids.
 
-Importing this package registers the ``hydraflow.id`` OmegaConf resolver; MLflow is only imported when a job runs.
+Importing this package registers the ``hydraflow.id`` OmegaConf resolver; MLflow is only imported when a job
+runs.
 """
 
 from __future__ import annotations

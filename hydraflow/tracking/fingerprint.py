@@ -6,10 +6,11 @@ The hashing spec (also in ``docs/concepts.md``):
    missing ``???`` values are an error), a dataclass instance becomes a dict of its fields, an ``Enum`` its
    ``name``, a ``pathlib`` path its string, tuples and lists become lists.
 2. The plain data is written as JSON with sorted keys, no whitespace (``separators=(",", ":")``) and
-   ``ensure_ascii=False``; mapping keys are converted to strings. Numbers keep their exact Python text: ``int``
-   is decimal, ``float`` is the shortest round-trip ``repr``; a float with an integral value is written as the
-   integer (``1.0`` hashes like ``1``, matching ``1 == 1.0``); ``nan``/``inf``/``-inf`` become the strings
-   ``"NaN"``/``"Infinity"``/``"-Infinity"``. ``bool`` is ``true``/``false`` and ``None`` is ``null``.
+   ``ensure_ascii=False``; mapping keys are converted to strings. Numbers keep their exact Python text:
+   ``int`` is decimal, ``float`` is the shortest round-trip ``repr``; a float with an integral value is
+   written as the integer (``1.0`` hashes like ``1``, matching ``1 == 1.0``); ``nan``/``inf``/``-inf`` become
+   the strings ``"NaN"``/``"Infinity"``/``"-Infinity"``. ``bool`` is ``true``/``false``, ``None`` is
+   ``null``.
 3. With selected key paths (``fingerprint(cfg, "model", "target.seed")``) the hashed value is the mapping
    ``{key path text: selected value}`` (so argument order does not matter).
 4. The UTF-8 bytes are hashed with SHA-256; the id is the hex digest, or its first ``length`` characters.
@@ -41,7 +42,7 @@ class FingerprintError(ValueError):
     """A value cannot be put in canonical form (unsupported type, missing value, unknown key path)."""
 
 
-def _plain(value: Any, where: str) -> Any:  # noqa: PLR0911, C901
+def _plain(value: Any, where: str) -> Any:  # noqa: PLR0911, PLR0912, C901
     """Convert ``value`` to JSON-ready plain data (see module docstring)."""
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -176,7 +177,7 @@ def _resolve_id(*keys: Any, _root_: Any) -> str:
 
 
 def register_resolver() -> None:
-    """Register the ``hydraflow.id`` OmegaConf resolver (idempotent; done when hydraflow.tracking is imported)."""
+    """Register the ``hydraflow.id`` OmegaConf resolver (idempotent; done on import of hydraflow.tracking)."""
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver(RESOLVER_NAME, _resolve_id, replace=True, use_cache=False)

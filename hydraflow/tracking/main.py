@@ -52,25 +52,28 @@ def main(
     """Turn ``fn(run, cfg)`` into a Hydra app whose every job is one MLflow run.
 
     Args:
-        node: The config schema: a dataclass class or instance (or a dict), stored in Hydra's ConfigStore under
-            ``config_name`` (or ``<config_name>_schema`` when ``config_path`` is given, for use in the YAML's
-            ``defaults`` list). ``None`` for YAML-only apps.
+        node: The config schema: a dataclass class or instance (or a dict), stored in Hydra's ConfigStore
+            under ``config_name`` (or ``<config_name>_schema`` when ``config_path`` is given, for use in the
+            YAML's ``defaults`` list). ``None`` for YAML-only apps.
         config_name: The primary config name.
         config_path: Directory of YAML configs, relative to the app's file (as in ``hydra.main``).
         tracking_uri: MLflow tracking URI; MLflow's default (``sqlite:///mlflow.db``) when None.
         chdir: Run the function inside the run's local artifact directory.
         force_new_run: Always start a new run (no lookup).
-        match_overrides: Identify runs by the job's command-line overrides instead of the whole resolved config.
+        match_overrides: Identify runs by the job's command-line overrides instead of the whole resolved
+            config.
         rerun_finished: Run the function again for a FINISHED run (into the same run id).
-        dry_run: Print each job's config and fingerprint; touch no store, do not call the function. The command-line
-            flag ``--dry-run`` (removed before Hydra parses the arguments) and ``HYDRAFLOW_DRY_RUN=1`` do the same.
-        update: ``update(cfg) -> cfg | None`` applied to the job's config before it is fingerprinted, logged and
-            saved to ``.hydra/config.yaml``.
+        dry_run: Print each job's config and fingerprint; touch no store, do not call the function. The
+            command-line flag ``--dry-run`` (removed before Hydra parses the arguments) and
+            ``HYDRAFLOW_DRY_RUN=1`` do the same.
+        update: ``update(cfg) -> cfg | None`` applied to the job's config before it is fingerprinted, logged
+            and saved to ``.hydra/config.yaml``.
 
-    The function receives the active ``mlflow.entities.Run`` and the job's ``DictConfig`` (typed and validated
-    by the schema; use ``OmegaConf.to_object(cfg)`` for a real dataclass instance). Its return value is returned
-    to Hydra (``JobReturn.return_value`` in multirun, so optimising sweepers see it) and, when JSON-serialisable
-    and short, stored as the run tag ``hydraflow.return``; a skipped job returns that stored value (or None).
+    The function receives the active ``mlflow.entities.Run`` and the job's ``DictConfig`` (typed and
+    validated by the schema; use ``OmegaConf.to_object(cfg)`` for a real dataclass instance). Its return value
+    is returned to Hydra (``JobReturn.return_value`` in multirun, so optimising sweepers see it) and, when
+    JSON-serialisable and short, stored as the run tag ``hydraflow.return``; a skipped job returns that
+    stored value (or None).
     """
 
     def decorator(fn: Callable[[Run, Any], R]) -> Callable[..., Any]:
@@ -236,6 +239,7 @@ def _client(uri: str) -> MlflowClient:
         with store.fingerprint_lock(db.parent / ".hydraflow-locks", f"init-{db.name}"):
             client = store.retry(MlflowClient, uri, what="open store")
             store.retry(client.search_experiments, max_results=1, what="open sqlite store")
+            store.retry(store.index_sqlite_tags, db, what="index tags")
             store.mark_sqlite_ready(db)
     _prepared.add(uri)
     return client
@@ -247,7 +251,7 @@ def _version() -> str:
     return __version__
 
 
-def _execute(
+def _execute(  # noqa: PLR0917
     fn: Callable[[Run, Any], Any],
     cfg: Any,
     hc: Any,
@@ -294,7 +298,7 @@ def _execute(
             result = fn(run, cfg)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        log.exception("hydraflow: job failed, run %s marked %s", run_id, status)  # noqa: LOG004
+        log.exception("hydraflow: job failed, run %s marked %s", run_id, status)
         _close(client, run_id, hc, status, resumed=existing is not None)
         raise
     encoded = _encode_return(result)
@@ -305,7 +309,7 @@ def _execute(
 
 
 def _close(client: MlflowClient, run_id: str, hc: Any, status: str, *, resumed: bool) -> None:
-    """Log ``.hydra/`` and the job log, then end the run with ``status`` (never raises over the job's error)."""
+    """Log ``.hydra/`` and the job log, then end the run with ``status`` (never hides the job's error)."""
     import mlflow
 
     from hydraflow.tracking import store

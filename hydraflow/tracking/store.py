@@ -1,6 +1,7 @@
 """The MLflow bridge: experiments, indexed run lookup by fingerprint, per-fingerprint locks, retries.
 
-Everything here imports MLflow lazily (inside functions) so that importing :mod:`hydraflow.tracking` stays cheap.
+Everything here imports MLflow lazily (inside functions) so that importing :mod:`hydraflow.tracking` stays
+cheap.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ __all__ = [
     "OVERRIDES_TAG",
     "RETURN_TAG",
     "VERSION_TAG",
-    "fingerprint_lock",
     "find_run",
+    "fingerprint_lock",
     "get_or_create_experiment",
     "local_path",
     "lock_dir",
@@ -117,6 +118,25 @@ def sqlite_ready(db: Path) -> bool:
         return False
 
 
+#: The index that makes the fingerprint lookup O(log n) on sqlite. MLflow's own primary key on ``tags`` is
+#: ``(key, run_uuid)``: a lookup by key and value would read every run's row of that key (linear in the runs).
+SQLITE_TAG_INDEX = "hydraflow_tags_key_value"
+
+
+def index_sqlite_tags(db: Path) -> None:
+    """Add the ``(key, value)`` index to the ``tags`` table (idempotent; HYDRAFLOW_SQLITE_INDEX=0: skip)."""
+    if os.environ.get("HYDRAFLOW_SQLITE_INDEX", "1") == "0":
+        return
+    import sqlite3
+
+    con = sqlite3.connect(db, timeout=60)
+    try:
+        with con:
+            con.execute(f"CREATE INDEX IF NOT EXISTS {SQLITE_TAG_INDEX} ON tags (key, value)")
+    finally:
+        con.close()
+
+
 def mark_sqlite_ready(db: Path) -> None:
     """Remember (by inode, so a re-created file is not trusted) that the schema of ``db`` is complete."""
     marker = _ready_marker(db)
@@ -152,8 +172,8 @@ def lock_dir(tracking_uri: str, artifact_location: str | None) -> Path:
 def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``directory/name.lock`` for the duration of the block.
 
-    The kernel releases the lock when the process dies, so a crashed job never blocks the next one. The file is
-    removed on release; a waiter that locked a file that was removed meanwhile notices (inode check) and retries.
+    The kernel releases the lock when the process dies, so a crashed job never blocks the next one. The file
+    is removed on release; a waiter that locked a file removed meanwhile notices (inode check) and retries.
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.lock"
@@ -162,7 +182,7 @@ def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+                same = path.stat().st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
         except BaseException:
@@ -189,16 +209,16 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> Any:
             if exp.lifecycle_stage == "deleted":
                 msg = (
                     f"MLflow experiment {name!r} (id {exp.experiment_id}) is deleted: restore it "
-                    f"(`mlflow experiments restore --experiment-id {exp.experiment_id}`) or delete it permanently"
+                    f"(`mlflow experiments restore --experiment-id {exp.experiment_id}`) or delete it "
+                    "permanently"
                 )
                 raise RuntimeError(msg)
             return exp
         try:
             retry(client.create_experiment, name, what="create_experiment")
         except MlflowException as exc:  # another job created it first
-            if "already exists" not in str(exc).lower() and getattr(exc, "error_code", "") not in {
-                "RESOURCE_ALREADY_EXISTS"
-            }:
+            code = getattr(exc, "error_code", "")
+            if "already exists" not in str(exc).lower() and code != "RESOURCE_ALREADY_EXISTS":
                 raise
         except Exception as exc:
             # sqlite's UNIQUE constraint surfaces as an IntegrityError-wrapped MlflowException or raw error
@@ -209,7 +229,7 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> Any:
 
 
 def find_run(client: MlflowClient, experiment_id: str, tag: str, value: str) -> Run | None:
-    """The run of ``experiment_id`` whose tag ``tag`` equals ``value`` (an indexed query; deleted runs ignored).
+    """The run of ``experiment_id`` whose tag ``tag`` equals ``value`` (indexed query; deleted runs ignored).
 
     When several match (runs made with ``force_new_run``), a FINISHED one wins, else the newest.
     """

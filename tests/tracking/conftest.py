@@ -17,10 +17,12 @@ import textwrap
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 APP = textwrap.dedent(
     '''
@@ -114,8 +116,9 @@ class Store:
     def returns_file(self) -> Path:
         return self.root / "returns.jsonl"
 
-    def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -126,8 +129,15 @@ class Store:
             **self.env,
             **(env or {}),
         }
-        proc = subprocess.run([sys.executable, "app.py", *args], cwd=self.root, env=full_env,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "app.py", *args],
+            cwd=self.root,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and proc.returncode != 0:
             pytest.fail(f"app.py {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -184,11 +194,21 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     port = free_port()
     log = (base / "server.log").open("w")
     cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{base / 'server.db'}",
-        "--artifacts-destination", str(base / "artifacts"),
-        "--serve-artifacts", "--workers", "1",
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{base / 'server.db'}",
+        "--artifacts-destination",
+        str(base / "artifacts"),
+        "--serve-artifacts",
+        "--workers",
+        "1",
     ]
     proc = subprocess.Popen(cmd, cwd=base, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
@@ -197,10 +217,12 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"mlflow server exited {proc.returncode}:\n{(base / 'server.log').read_text()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:  # noqa: S310 - local URL
-                    if resp.status == 200:
-                        break
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{uri}/health", timeout=2) as resp,  # noqa: S310 - local URL
+            ):
+                if resp.status == 200:
+                    break
             if time.monotonic() > deadline:
                 pytest.fail(f"mlflow server not healthy after 180 s:\n{(base / 'server.log').read_text()}")
             time.sleep(0.5)

@@ -7,7 +7,7 @@ subprocess per assertion.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +18,8 @@ from hydraflow.tracking import fingerprint
 from .conftest import RETURNS_CALLBACK
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .conftest import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -35,7 +37,9 @@ def _by_seed(runs) -> dict[int, object]:
     return {int(r.data.params["seed"]): r for r in runs}
 
 
-def test_sqlite_run_rerun_fail_resume_delete(tracking_store: Store) -> None:
+def test_sqlite_run_rerun_fail_resume_delete(  # noqa: PLR0915
+    tracking_store: Store,
+) -> None:
     s = tracking_store
     # 1. a two-job multirun: two FINISHED runs with params, tags and artifacts; return values reach Hydra
     s.run("-m", "seed=1,2", RETURNS_CALLBACK)
@@ -64,6 +68,10 @@ def test_sqlite_run_rerun_fail_resume_delete(tracking_store: Store) -> None:
     assert art.parent.name == run.info.run_id
     assert art.parent.parent.name == run.info.experiment_id
     assert sorted((r["seed"], r["value"]) for r in s.returns()) == [(1, 10), (2, 20)]
+    # the (key, value) index that keeps the fingerprint lookup flat was added to the sqlite store
+    with sqlite3.connect(s.root / "mlflow.db") as con:
+        names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "hydraflow_tags_key_value" in names
 
     # 2. the same sweep again: the function is not called, no new run, Hydra gets the stored return values
     s.returns_file.unlink()
@@ -176,8 +184,15 @@ def test_chdir_and_yaml_config_path(tracking_store: Store) -> None:
     import sys
 
     env = {**__import__("os").environ, "HF_URI": s.uri, "HF_SIDE": str(s.side)}
-    proc = subprocess.run([sys.executable, "yaml_app.py", "lr=0.5"], cwd=s.root, env=env, capture_output=True,
-                          text=True, check=False, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "yaml_app.py", "lr=0.5"],
+        cwd=s.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert s.calls()[-1] == {"seed": 7, "lr": 0.5}
     assert json.loads(json.dumps(s.runs("yaml_app")[0].data.params)) == {"seed": "7", "lr": "0.5"}
