@@ -175,42 +175,53 @@ def _hydra_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def hydra_safe_arguments(arguments: Sequence[str]) -> list[str]:
-    """The sweep arguments as they can be given to a Hydra app on its command line.
+def _is_plain(argument: str) -> bool:
+    """Whether the argument is one plain Hydra override that the sweep grammar leaves exactly as it is."""
+    from hydraflow.sweep import expand
 
-    Hydra parses the command line with its own grammar before the sweeper sees it, and rejects some
-    forms of the extended syntax (``model.lr/m=1,2``, ``a=(1,2)_(3)``). If any argument would be rejected,
-    all of them go, in order and quoted, into one ``++hydra.sweeper={params:{key:'value',...}}`` setting,
-    which the sweeper reads raw. Arguments Hydra accepts are passed unchanged.
+    try:
+        sweep = expand([argument])
+        return sweep.count == 1 and sweep[0] == [argument]
+    except Exception:  # noqa: BLE001 - not plain (a bad one was already reported by plan())
+        return False
+
+
+def hydra_safe_arguments(arguments: Sequence[str]) -> list[str]:
+    """The sweep arguments as they are given to a Hydra app on its command line.
+
+    Hydra reads the command line before the sweeper does: it rejects some forms of the extended syntax
+    (``model.lr/m=1,2``, ``a=(1,2)_(3)``) and applies every argument it does not see as a sweep to the app's
+    config while composing it (``lr=0.01:0.03:0.01`` would be set as a string into a float field). So every
+    argument that the grammar expands (anything but a plain ``key=value``) goes, in order and quoted, into one
+    ``++hydra.sweeper={params:{key:'value',...}}`` setting, whose values reach the sweeper raw. Plain
+    overrides, and arguments whose key cannot be a params key (``+key=...``, ``~key``), stay as they are.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
 
-    def accepted(argument: str) -> bool:
+    def routed(params: dict[str, str]) -> str | None:
+        items = ", ".join(f"{key}:{_hydra_quote(value)}" for key, value in params.items())
+        text = f"++hydra.sweeper={{params:{{{items}}}}}"
         try:
-            parser.parse_override(argument)
-        except Exception:  # noqa: BLE001 - any parse failure means "route it through params"
-            return False
-        return True
+            value = parser.parse_override(text).value()
+        except Exception:  # noqa: BLE001 - e.g. a key Hydra cannot take as a dict key
+            return None
+        return text if value == {"params": params} else None
 
-    if all(accepted(a) for a in arguments):
-        return list(arguments)
     params: dict[str, str] = {}
+    plain: list[str] = []
     for argument in arguments:
         key, sep, value = argument.partition("=")
-        if not sep or key.strip() in params:
-            return list(arguments)  # (deletions, repeated keys) cannot be params: let Hydra report it
-        params[key.strip()] = value
-    items = ", ".join(f"{key}:{_hydra_quote(value)}" for key, value in params.items())
-    routed = f"++hydra.sweeper={{params:{{{items}}}}}"
-    try:
-        parsed = parser.parse_override(routed).value()
-    except Exception:  # noqa: BLE001 - a key Hydra cannot take as a dict key: let Hydra report the original
-        return list(arguments)
-    if parsed != {"params": params}:
-        return list(arguments)
-    return [routed]
+        key = key.strip()
+        if not sep or key in params or _is_plain(argument) or routed({key: value}) is None:
+            plain.append(argument)
+        else:
+            params[key] = value
+    if not params:
+        return plain
+    text = routed(params)
+    return list(arguments) if text is None else [text, *plain]
 
 
 # ------------------------------------------------------------------------------------------- dry run / show
@@ -230,7 +241,7 @@ def describe_plan(
             count = step.sweep().count
             echo(f"  set {step.index}: {_n(count, 'job')}")
             if job.kind == "run":
-                echo(f"    $ {shlex.join(step.argv)}")
+                echo(f"    $ {display(step.argv)}")
             for i, args in enumerate(step.job_args() if job.kind != "run" else step.sweep(), 1):
                 if limit is not None and i > limit:
                     echo(f"      ... {count - limit} more")
@@ -256,7 +267,22 @@ def describe_job(job: Job, steps: list[Step], echo: Echo = _print) -> None:
         if step.settings:
             echo(f"    add: {shlex.join(step.settings)}")
         if step.argv:
-            echo(f"    $ {shlex.join(step.argv)}")
+            echo(f"    $ {display(step.argv)}")
+
+
+def display(argv: Sequence[str]) -> str:
+    """A command line for people to read and paste into a POSIX shell (double quotes where that reads better).
+
+    >>> print(display(["python", "a.py", "++hydra.sweeper={params:{x:'1,2'}}", "y=1"]))
+    python a.py "++hydra.sweeper={params:{x:'1,2'}}" y=1
+    """
+    out = []
+    for arg in argv:
+        quoted = shlex.quote(arg)
+        if quoted != arg and "'" in arg and not any(c in arg for c in '"$`\\!'):
+            quoted = f'"{arg}"'
+        out.append(quoted)
+    return " ".join(out)
 
 
 def _n(count: int, word: str) -> str:
@@ -315,7 +341,7 @@ def _run_job(job_file: JobFile, job: Job, steps: list[Step], echo: Echo) -> list
         failures = []
         for step in steps:
             echo(f"--- {job.name} set {step.index}/{len(steps)}: {_n(step.sweep().count, 'job')}")
-            echo(f"$ {shlex.join(step.argv)}")
+            echo(f"$ {display(step.argv)}")
             code = _call_process(step.argv, job_file.root)
             if code != 0:
                 failures.append(f"set {step.index} exited with code {code}")
@@ -323,7 +349,7 @@ def _run_job(job_file: JobFile, job: Job, steps: list[Step], echo: Echo) -> list
     if job.kind == "submit":
         path = write_submit_file(job_file, job, steps)
         argv = [*command(job), str(path)]
-        echo(f"$ {shlex.join(argv)}")
+        echo(f"$ {display(argv)}")
         code = _call_process(argv, job_file.root)
         return [f"handler exited with code {code}"] if code != 0 else []
     return _run_calls(job_file, job, steps, echo)

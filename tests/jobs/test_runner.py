@@ -91,7 +91,8 @@ def test_dry_run_prints_every_job_and_runs_nothing(tmp_path: Path) -> None:
     assert first[0] == sys.executable
     assert first[1:5] == ["app.py", "--multirun", "hydra/sweeper=hydraflow", "hydra/launcher=hydraflow_local"]
     assert "hydra.launcher.n_jobs=2" in first
-    assert first[-3:] == ["model=a,b", "lr=1:3", "seed=0"]
+    # the sweeping arguments reach the sweeper through its params; plain ones stay on the command line
+    assert first[-2:] == ["++hydra.sweeper={params:{model:'a,b', lr:'1:3'}}", "seed=0"]
     assert any(a.startswith("hydra.sweep.dir=multirun/train/") for a in first)
     assert "hydra.launcher.n_jobs=1" in commands[2]
     jobs = [
@@ -318,18 +319,21 @@ def test_show_lists_jobs_and_details(tmp_path: Path) -> None:
     assert "build.py" not in detail
 
 
-def test_hydra_rejected_arguments_go_through_sweeper_params() -> None:
-    from hydraflow.jobs.runner import hydra_safe_arguments
-
-    plain = ["model=cnn,vit", "lr=1:3", "wd/m=1,2"]
-    assert hydra_safe_arguments(plain) == plain  # Hydra's grammar accepts these: unchanged
-    routed = hydra_safe_arguments(["model=(cnn,vit)_(small,large)", "opt.lr/m=1,3", "name=it's"])
-    assert routed == [
-        "++hydra.sweeper={params:{model:'(cnn,vit)_(small,large)', opt.lr/m:'1,3', name:'it\\'s'}}"
-    ]
+def test_sweeping_arguments_go_through_sweeper_params() -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from hydraflow.jobs.runner import hydra_safe_arguments
+
+    plain = ["model=cnn", "lr=0.1", "+extra=x", "~gone"]
+    assert hydra_safe_arguments(plain) == plain  # plain overrides: unchanged
+    routed = hydra_safe_arguments(["model=(cnn,vit)_(small,large)", "seed=0", "opt.lr/m=1,3", "name=it's,x"])
+    assert routed == [
+        "++hydra.sweeper={params:{model:'(cnn,vit)_(small,large)', opt.lr/m:'1,3', name:'it\\'s,x'}}",
+        "seed=0",
+    ]
     value = OverridesParser.create().parse_override(routed[0]).value()
-    assert value == {"params": {"model": "(cnn,vit)_(small,large)", "opt.lr/m": "1,3", "name": "it's"}}
-    # what params cannot carry (deletions, repeated keys) is left for Hydra to report
-    assert hydra_safe_arguments(["~a", "x=(1,2)_(3)"]) == ["~a", "x=(1,2)_(3)"]
+    assert value == {"params": {"model": "(cnn,vit)_(small,large)", "opt.lr/m": "1,3", "name": "it's,x"}}
+    # a range looks like a plain string to Hydra, which would set it into the app's config: routed too
+    assert hydra_safe_arguments(["lr=0.01:0.03:0.01", "w=1,2"]) == [
+        "++hydra.sweeper={params:{lr:'0.01:0.03:0.01', w:'1,2'}}"
+    ]

@@ -226,3 +226,14 @@ def test_discovery_failure_is_clear(tmp_path: Path) -> None:
     assert find_job_file(tmp_path) is None or not find_job_file(tmp_path).is_relative_to(tmp_path)
     with pytest.raises(JobFileError, match="job file not found"):
         load_job_file(tmp_path / "nope.yaml")
+
+
+def test_doctests_of_the_jobs_modules() -> None:
+    import doctest
+
+    from hydraflow.jobs import runner, schema
+
+    for module in (schema, runner):
+        result = doctest.testmod(module)
+        assert result.failed == 0, module.__name__
+        assert result.attempted > 0, module.__name__
