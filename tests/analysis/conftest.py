@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -163,52 +164,91 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def http_store(tmp_path_factory: pytest.TempPathFactory, empty_db: Path) -> Any:
-    """A real ``mlflow server`` on 127.0.0.1 (sqlite backend, local artifacts), killed at the end."""
-    base = tmp_path_factory.mktemp("server")
-    shutil.copy(empty_db, base / "server.db")
-    port = _free_port()
-    mlflow_exe = Path(sys.executable).with_name("mlflow")
-    cmd = [
-        str(mlflow_exe),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{base / 'server.db'}",
-        "--default-artifact-root",
-        str(base / "artifacts"),
-        "--no-serve-artifacts",
-        "--workers",
-        "1",
-    ]
-    log = (base / "server.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=base, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
+class _Server:
+    """An ``mlflow server`` process (sqlite backend it migrates itself, local artifacts, no artifact proxy)."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="hf-analysis-server-"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        mlflow_exe = Path(sys.executable).with_name("mlflow")
+        cmd = [
+            str(mlflow_exe),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.base / 'server.db'}",
+            "--default-artifact-root",
+            str(self.base / "artifacts"),
+            "--no-serve-artifacts",
+            "--workers",
+            "1",
+        ]
+        self.log = (self.base / "server.log").open("w")
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.base, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:  # noqa: S310 - local test server
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:  # noqa: S310 - local server
                     if resp.status == 200:
-                        break
+                        return
             except OSError:
                 pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start:\n{(base / 'server.log').read_text()}")
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlflow server did not start:\n{(self.base / 'server.log').read_text()}")
             time.sleep(0.3)
-        yield populate(url)
-    finally:
+
+    def stop(self) -> None:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+_SERVER: list[_Server] = []
+
+
+def _server() -> _Server:
+    if not _SERVER:
+        _SERVER.append(_Server())
+    return _SERVER[0]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Boot the server while the other tests run if any selected test needs it (it takes many seconds)."""
+    here = Path(__file__).parent
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        uses = "http_store" in getattr(item, "fixturenames", ()) or params.get("any_store") == "http"
+        if uses and here in Path(str(item.fspath)).parents:
+            _server()
+            return
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    while _SERVER:
+        _SERVER.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def http_store() -> Store:
+    """A real ``mlflow server`` on 127.0.0.1 (started at collection time, killed when the session ends)."""
+    server = _server()
+    server.wait_ready()
+    return populate(server.url)
 
 
 @pytest.fixture(params=["sqlite", "file", "http"])
