@@ -65,6 +65,12 @@ class PBSInfoWatcher(core.InfoWatcher):
         self._marker_ids: dict[str, str] = {}
         self._absent: dict[str, int] = {}
 
+    def clear(self) -> None:
+        """Forget cached states (as submitit's ``clear``), including sub-job ids and absence counts."""
+        super().clear()
+        self._marker_ids.clear()
+        self._absent.clear()
+
     def register_marker(self, job_id: str, path: Path) -> None:
         """Remember where sub-job ``job_id`` writes its scheduler id."""
         self._markers[job_id] = path
