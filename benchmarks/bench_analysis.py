@@ -128,6 +128,107 @@ def generate(n: int) -> Path:
     return store
 
 
+def generate_sqlite(store: Path) -> Path:
+    """The same runs in an MLflow sqlite database (schema made by MLflow, rows inserted directly; cached)."""
+    db = store.parent / "mlflow.db"
+    done = store.parent / "DONE-sqlite"
+    if done.exists():
+        return db
+    db.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys; from mlflow.tracking import MlflowClient; "
+                "MlflowClient(tracking_uri=sys.argv[1]).search_experiments()"
+            ),
+            f"sqlite:///{db}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    import sqlite3
+
+    exp = store / "123456789"
+    con = sqlite3.connect(db)
+    with con:
+        con.execute(
+            "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time,"
+            " last_update_time) VALUES (1, 'train', ?, 'active', 0, 0)",
+            (str(exp),),
+        )
+        for run in sorted(p for p in exp.iterdir() if p.is_dir()):
+            rid = run.name
+            meta = dict(
+                line.split(": ", 1) for line in (run / "meta.yaml").read_text().splitlines() if ": " in line
+            )
+            status = {"3": "FINISHED", "4": "FAILED"}[meta["status"]]
+            con.execute(
+                "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status,"
+                " start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id)"
+                " VALUES (?, ?, 'UNKNOWN', '', '', 'bench', ?, ?, ?, '', 'active', ?, 1)",
+                (
+                    rid,
+                    meta["run_name"],
+                    status,
+                    int(meta["start_time"]),
+                    int(meta["end_time"]),
+                    str(run / "artifacts"),
+                ),
+            )
+            con.executemany(
+                "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
+                [(p.name, p.read_text(), rid) for p in (run / "params").iterdir()],
+            )
+            con.executemany(
+                "INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
+                [(p.name, p.read_text(), rid) for p in (run / "tags").iterdir()],
+            )
+            lines = [ln.split() for ln in (run / "metrics" / "loss").read_text().splitlines()]
+            con.executemany(
+                "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ('loss', ?, ?, ?, ?, 0)",
+                [(float(v), int(ts), rid, int(st)) for ts, v, st in lines],
+            )
+            ts, v, st = lines[-1]
+            con.execute(
+                "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid)"
+                " VALUES ('loss', ?, ?, ?, 0, ?)",
+                (float(v), int(ts), int(st), rid),
+            )
+    con.close()
+    done.write_text("ok\n")
+    return db
+
+
+SQLITE_WORKER = r"""
+import json, os, statistics, sys, time
+from pathlib import Path
+store, db, repeat = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+exp = store / "123456789"
+dirs = {p.name: p for p in exp.iterdir() if p.is_dir()}
+from hydraflow.analysis.store import read_sqlite_infos
+from mlflow.tracking import MlflowClient
+def med(f, n):
+    times, result = [], None
+    for _ in range(n):
+        t0 = time.perf_counter(); result = f(); times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+t, infos = med(lambda: read_sqlite_infos(db, dirs), repeat)
+client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+client.search_runs(["1"], max_results=1)  # store set-up is not timed
+def search():
+    out, token = [], None
+    while True:
+        page = client.search_runs(["1"], max_results=1000, page_token=token)
+        out.extend(page); token = page.token
+        if not token:
+            return out
+t2, runs = med(search, repeat)
+assert len(infos) == len(runs) == len(dirs), (len(infos), len(runs))
+print(json.dumps({"sqlite3": t, "search_runs": t2}))
+"""
+
 # ---------------------------------------------------------------------------------------- workers
 
 WORKER = r"""
@@ -238,6 +339,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-anchor", action="store_true", help="skip HydraFlow 0.23.2")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the sqlite info comparison")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -256,6 +358,18 @@ def main() -> None:
         assert anchor["rows"] == ours["rows"] == args.runs, (anchor, ours)
         assert anchor["selected"] == ours["selected"], (anchor, ours)
         assert anchor["groups"] == ours["groups"], (anchor, ours)
+
+    sqlite_times = None
+    if not args.no_sqlite:
+        db = generate_sqlite(store)
+        proc = subprocess.run(
+            [sys.executable, "-c", SQLITE_WORKER, str(store), str(db), str(args.repeat)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd="/tmp",
+        )
+        sqlite_times = json.loads(proc.stdout.strip().splitlines()[-1])
 
     n = args.runs
 
@@ -287,6 +401,15 @@ def main() -> None:
     print(f"- load + to_pandas (7 keys): {ms(ours['load_pandas'])}")
     print(f"- status + latest metric of every run (first `info` access, whole batch): {ms(ours['info'])}")
     print("- HydraFlow 0.23.2 has no run status, metrics or params in its Run (config only).")
+    if sqlite_times is not None:
+        print(f"\n### Run info of {n:,} runs from an MLflow sqlite store\n")
+        print("| reader | time | speed-up |")
+        print("|---|---:|---:|")
+        print(f"| MLflow `search_runs`, pages of 1,000 | {ms(sqlite_times['search_runs'])} | 1.0x |")
+        print(
+            f"| hydraflow: stdlib sqlite3, read-only, batched | {ms(sqlite_times['sqlite3'])} "
+            f"| {ratio(sqlite_times['search_runs'], sqlite_times['sqlite3'])} |"
+        )
 
 
 if __name__ == "__main__":

@@ -292,7 +292,7 @@ class Run(Generic[C, I]):
             if self.cfg_type is not None:
                 try:
                     schema = OmegaConf.structured(self.cfg_type)
-                    OmegaConf.set_struct(schema, False)  # keys the class does not declare are kept
+                    OmegaConf.set_struct(schema, value=False)  # keys the class does not declare are kept
                     cfg = OmegaConf.merge(schema, cfg)
                 except Exception as exc:
                     msg = (

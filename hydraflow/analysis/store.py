@@ -372,7 +372,8 @@ def _connect_ro(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
 
 
-def _chunks(items: list[str], size: int = _SQLITE_CHUNK) -> Iterator[list[str]]:
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    size = _SQLITE_CHUNK
     for i in range(0, len(items), size):
         yield items[i : i + size]
 

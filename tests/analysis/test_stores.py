@@ -67,6 +67,16 @@ def test_frame_with_info_columns(any_store):
     assert str(table.schema.field("metrics.loss").type) == "double"
 
 
+def test_sqlite_batches_in_chunks(sqlite_store, monkeypatch):
+    from hydraflow.analysis import store
+
+    monkeypatch.setattr(store, "_SQLITE_CHUNK", 4)
+    runs = load(sqlite_store)
+    assert len(runs) == 8
+    assert sorted(runs.values("status")) == ["FAILED"] + ["FINISHED"] * 7
+    assert all(r.info.params and r.info.metrics for r in runs)
+
+
 def test_runs_missing_from_store_warn(sqlite_store, file_store):
     # run dirs of the sqlite store read against another (empty-of-them) sqlite store -> minimal info + warning
     dirs = list(iter_run_dirs("eval", tracking_uri=sqlite_store.uri))
