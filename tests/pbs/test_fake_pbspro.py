@@ -89,3 +89,46 @@ def test_job_vanishing_from_the_server_is_reported(pbspro: Path, tmp_path: Path)
     job._results_timeout_s = 1
     with pytest.raises(UncompletedJobError, match=r"state: MISSING"):
         job.result()
+
+
+APP = """
+import hydra
+
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg):
+    if cfg.x == 3:
+        raise ValueError("x is three")
+    print(f"x={cfg.x}")
+    return cfg.x
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_hydra_sweep_through_hydraflow_pbs_with_the_pbspro_dialect(pbspro: Path, tmp_path: Path) -> None:
+    # hydra/launcher=hydraflow_pbs with its default dialect (pbspro): one qsub -J array for the batch
+    import subprocess
+
+    (tmp_path / "app.py").write_text(APP)
+    cmd = [
+        sys.executable,
+        "app.py",
+        "-m",
+        "hydra/launcher=hydraflow_pbs",
+        "hydra.launcher.poll_interval_s=0.25",
+        "hydra.launcher.progress=log",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        "+x=1,2,3",
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "#2 FAILED: ValueError: x is three" in out
+    scripts = list((tmp_path / "sweep" / ".submitit").rglob("*_submission.sh"))
+    assert len(scripts) == 1
+    assert "#PBS -J 0-2\n" in scripts[0].read_text()
+    for num in (0, 1):
+        assert (tmp_path / "sweep" / str(num) / ".hydra" / "config.yaml").is_file()
