@@ -20,37 +20,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-APP = """
-from dataclasses import dataclass, field
-
-import mlflow
-
-import hydraflow
-
-
-@dataclass
-class Sub:
-    z: float = 0.0
-
-
-@dataclass
-class Config:
-    x: int = 0
-    y: str = "a"
-    fail: bool = False
-    sub: Sub = field(default_factory=Sub)
-
-
-@hydraflow.main(Config)
-def app(run, cfg):
-    mlflow.log_metric("score", cfg.x * 10 + (1 if cfg.y == "b" else 0))
-    if cfg.fail:
-        raise RuntimeError("boom")
-
-
-if __name__ == "__main__":
-    app()
-"""
 
 JOBS = """
 jobs:
@@ -89,8 +58,8 @@ def hydraflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_run_a_real_hydra_app_then_list_the_runs(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+def test_run_a_real_hydra_app_then_list_the_runs(tmp_path: Path, tracked_app: str) -> None:
+    (tmp_path / "app.py").write_text(tracked_app)
     (tmp_path / "hydraflow.yaml").write_text(textwrap.dedent(JOBS).lstrip())
 
     proc = hydraflow("run", "after", cwd=tmp_path)
