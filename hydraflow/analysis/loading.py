@@ -203,7 +203,7 @@ def _load_one(run_dir: Path) -> tuple[Path, dict[str, Any] | None, str | None]:
 
 
 def _warn_skipped(problem: str) -> None:
-    warnings.warn(f"skipped run: {problem}", CorruptRunWarning, stacklevel=5)
+    warnings.warn(f"skipped run: {problem}", CorruptRunWarning, stacklevel=4)
 
 
 def _parallel(fn: Any, items: list[Any], n_jobs: int) -> list[Any]:
