@@ -14,14 +14,20 @@ import submitit
 from submitit.core.utils import FailedJobError, UncompletedJobError
 from submitit.helpers import Checkpointable
 
-from hydraflow.launch.pbs import INCOMPLETE_STATES, PBSExecutor, cancel_jobs, poll_states
+from hydraflow.launch.pbs import INCOMPLETE_STATES, PBSExecutor, TorqueJob, cancel_jobs, poll_states
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = pytest.mark.torque
 
-TIMEOUT_S = 120
+TIMEOUT_S = 300  # generous: the 2-CPU cluster is shared with other test runs
+
+
+@pytest.fixture(autouse=True)
+def _fresh_watcher() -> None:
+    # SLURM job ids restart when the cluster's state is wiped: drop states cached under reused ids
+    TorqueJob.watcher.clear()
 
 
 def square_or_fail(x: int) -> int:
