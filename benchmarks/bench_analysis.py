@@ -13,7 +13,8 @@ Both get the same list of run directories (listing them is not timed) and time:
 - **group_by + agg**: group by two keys, count per group, into a frame.
 
 hydraflow is timed cold (fresh process, OS file cache warm for both) and with its Parquet index warm
-(``index=<dir>``: the second load of an unchanged store). Medians over ``--repeat`` rounds.
+(``index=<dir>``: the second load of an unchanged store). Medians over ``--repeat`` rounds; each round runs
+both tools one after the other, so that changes of machine load hit both alike.
 
     python benchmarks/bench_analysis.py [--runs 5000] [--repeat 3] [--no-anchor]
 """
@@ -26,6 +27,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -334,6 +336,10 @@ def run_worker(python: str, side: str, store: Path, repeat: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _median(rounds: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5000)
@@ -347,13 +353,17 @@ def main() -> None:
     gen = time.perf_counter() - t0
     print(f"store: {store} ({args.runs} runs; ready in {gen:.1f} s)", file=sys.stderr)
 
-    ours = run_worker(sys.executable, "hydraflow", store, args.repeat)
-    anchor = None
-    if not args.no_anchor:
-        if ensure_hf_venv():
-            anchor = run_worker(str(HF_PYTHON), "hydraflow023", store, max(1, args.repeat - 1))
-        else:
-            print("HydraFlow 0.23.2 venv unavailable: anchor column skipped", file=sys.stderr)
+    use_anchor = not args.no_anchor and ensure_hf_venv()
+    if not args.no_anchor and not use_anchor:
+        print("HydraFlow 0.23.2 venv unavailable: anchor column skipped", file=sys.stderr)
+    # rounds alternate the two tools, so that a change of machine load hits both alike
+    ours_rounds, anchor_rounds = [], []
+    for _ in range(args.repeat):
+        ours_rounds.append(run_worker(sys.executable, "hydraflow", store, 1))
+        if use_anchor:
+            anchor_rounds.append(run_worker(str(HF_PYTHON), "hydraflow023", store, 1))
+    ours = _median(ours_rounds)
+    anchor = _median(anchor_rounds) if anchor_rounds else None
     if anchor is not None:
         assert anchor["rows"] == ours["rows"] == args.runs, (anchor, ours)
         assert anchor["selected"] == ours["selected"], (anchor, ours)
@@ -379,7 +389,7 @@ def main() -> None:
     def ratio(a: float | None, b: float) -> str:
         return "-" if a is None else f"**{a / b:,.1f}x**"
 
-    print(f"\n### Analysis: {n:,} runs (file store), medians of {args.repeat}\n")
+    print(f"\n### Analysis: {n:,} runs (file store), medians of {args.repeat} alternating rounds\n")
     print("| operation | HydraFlow 0.23.2 | hydraflow | speed-up |")
     print("|---|---:|---:|---:|")
     a = anchor or {}
