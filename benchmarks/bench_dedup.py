@@ -12,7 +12,7 @@ Both read the *same* store: a sqlite database with local artifacts (``mlruns/<ex
 generated once per N under /tmp/hf/bench_dedup (rows copied from a template run made through MLflow, artifacts
 written as files), so each tool sees the layout it expects.
 
-Usage: python benchmarks/bench_dedup.py [--sizes 10,1000,5000] [--repeat 5]
+Usage: python benchmarks/bench_dedup.py [--sizes 10,1000,5000] [--repeat 15] [--parallel 32]
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def set_index(root: Path, *, present: bool) -> None:
     con.close()
 
 
-def time_hydraflow(root: Path, repeat: int, *, index: bool = True) -> list[float]:
+def time_hydraflow(roots: dict[int, Path], repeat: int, *, index: bool = True) -> dict[int, list[float]]:
+    """Timed lookups of new configs, interleaved across the store sizes so that load drift hits all alike."""
     from mlflow.tracking import MlflowClient
 
     from hydraflow.tracking import fingerprint
@@ -142,27 +143,29 @@ def time_hydraflow(root: Path, repeat: int, *, index: bool = True) -> list[float
         lock_dir,
     )
 
-    set_index(root, present=index)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    # warm-up: the first query of a process pays for SQLAlchemy compilation
-    get_or_create_experiment(client, EXPERIMENT)
-    times = []
-    for k in range(repeat + 1):
-        cfg = config_of(10**9 + k)  # matches no existing run
-        t0 = time.perf_counter()
-        fp = fingerprint(cfg)
-        exp = get_or_create_experiment(client, EXPERIMENT)
-        with fingerprint_lock(lock_dir(uri, exp.artifact_location), f"{exp.experiment_id}-{fp[:40]}"):
-            found = find_run(client, exp.experiment_id, FINGERPRINT_TAG, fp)
-        elapsed = time.perf_counter() - t0
-        if found is not None:
-            raise RuntimeError("a new config matched an existing run")
-        if k:
-            times.append(elapsed)
-    # sanity: an existing config is found
-    if find_run(client, exp.experiment_id, FINGERPRINT_TAG, fingerprint(config_of(0))) is None:
-        raise RuntimeError("an existing config was not found")
+    clients = {}
+    for n, root in roots.items():
+        set_index(root, present=index)
+        uri = f"sqlite:///{root / 'mlflow.db'}"
+        client = MlflowClient(uri)
+        exp = get_or_create_experiment(client, EXPERIMENT)  # warm-up: SQLAlchemy compiles its queries once
+        find_run(client, exp.experiment_id, FINGERPRINT_TAG, "warm-up")
+        # sanity: an existing config is found
+        if find_run(client, exp.experiment_id, FINGERPRINT_TAG, fingerprint(config_of(0))) is None:
+            raise RuntimeError(f"an existing config was not found in the store of {n} runs")
+        clients[n] = (uri, client)
+    times: dict[int, list[float]] = {n: [] for n in roots}
+    for k in range(repeat):
+        for n, (uri, client) in clients.items():
+            cfg = config_of(10**9 + k)  # matches no existing run
+            t0 = time.perf_counter()
+            fp = fingerprint(cfg)
+            exp = get_or_create_experiment(client, EXPERIMENT)
+            with fingerprint_lock(lock_dir(uri, exp.artifact_location), f"{exp.experiment_id}-{fp[:40]}"):
+                found = find_run(client, exp.experiment_id, FINGERPRINT_TAG, fp)
+            times[n].append(time.perf_counter() - t0)
+            if found is not None:
+                raise RuntimeError("a new config matched an existing run")
     return times
 
 
@@ -209,6 +212,52 @@ def time_hf023(root: Path, repeat: int) -> list[float] | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+PARALLEL_APP = """
+import hydraflow
+
+
+@hydraflow.main({"seed": 0})
+def app(run, cfg):
+    return cfg.seed
+
+
+if __name__ == "__main__":
+    app()
+"""
+
+
+def parallel(n: int) -> None:
+    """Start ``n`` separate job processes at once against one fresh sqlite file; report what happened."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "app.py").write_text(PARALLEL_APP)
+        t0 = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "app.py", f"seed={i}", f"hydra.run.dir=out/{i}"],
+                cwd=work,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for i in range(n)
+        ]
+        outputs = [p.communicate()[0] for p in procs]
+        wall = time.perf_counter() - t0
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+        exp = client.get_experiment_by_name("app")
+        runs = client.search_runs([exp.experiment_id], max_results=10000) if exp else []
+        finished = sum(r.info.status == "FINISHED" for r in runs)
+        failed = sum(p.returncode != 0 for p in procs)
+        locked = sum("database is locked" in out for out in outputs)
+    print(f"\n### {n} job processes started at once on one fresh sqlite file\n")
+    print("| processes | wall time | exit != 0 | runs FINISHED | outputs mentioning 'database is locked' |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| {n} | {wall:.1f} s | {failed} | {finished} / {n} | {locked} |")
+
+
 def fmt(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
@@ -218,21 +267,23 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,1000,5000")
     parser.add_argument("--repeat", type=int, default=15, help="timed lookups per tool and size (median)")
     parser.add_argument("--hf-repeat", type=int, default=2, help="timed lookups for HydraFlow 0.23.2 (slow)")
+    parser.add_argument("--parallel", type=int, default=0, help="also start N job processes at once (stress)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
 
+    t0 = time.perf_counter()
+    roots = {n: build_store(n) for n in sizes}
+    print(f"stores ready in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    bare_times = time_hydraflow(roots, args.repeat, index=False)
+    our_times = time_hydraflow(roots, args.repeat, index=True)
     rows = []
-    for n in sizes:
-        t0 = time.perf_counter()
-        root = build_store(n)
-        built = time.perf_counter() - t0
-        bare = statistics.median(time_hydraflow(root, args.repeat, index=False))
-        ours = statistics.median(time_hydraflow(root, args.repeat, index=True))
+    for n, root in roots.items():
+        ours, bare = statistics.median(our_times[n]), statistics.median(bare_times[n])
         theirs_times = time_hf023(root, args.hf_repeat)
         theirs = statistics.median(theirs_times) if theirs_times else None
         rows.append((n, ours, bare, theirs))
         print(
-            f"n={n}: store ready in {built:.1f}s; hydraflow {fmt(ours)} (without index {fmt(bare)}); "
+            f"n={n}: hydraflow {fmt(ours)} (without index {fmt(bare)}); "
             f"HydraFlow 0.23.2 {fmt(theirs) if theirs is not None else 'n/a'}",
             file=sys.stderr,
         )
@@ -248,8 +299,11 @@ def main() -> None:
         print(
             f"| {n:,} | {fmt(ours)} | {fmt(bare)} | {fmt(theirs) if theirs is not None else 'n/a'} | {ratio} |"
         )
-    base = rows[0][1]
-    print(f"\nhydraflow cost at {rows[-1][0]:,} runs / at {rows[0][0]:,} runs: {rows[-1][1] / base:.2f}x")
+    if rows:
+        base = rows[0][1]
+        print(f"\nhydraflow cost at {rows[-1][0]:,} runs / at {rows[0][0]:,} runs: {rows[-1][1] / base:.2f}x")
+    if args.parallel:
+        parallel(args.parallel)
 
 
 if __name__ == "__main__":

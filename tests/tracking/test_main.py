@@ -6,8 +6,11 @@ subprocess per assertion.
 
 from __future__ import annotations
 
-import json
+import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
@@ -169,21 +172,36 @@ def test_chdir_and_yaml_config_path(tracking_store: Store) -> None:
     assert (art / "made_in_cwd.txt").read_text() == "hello"
     assert s.calls()[0]["cwd"] == str(art)
 
-    # a YAML config directory works as with hydra.main; the schema is stored as <name>_schema
+    # a YAML config directory works as with hydra.main; the schema is stored as <name>_schema; update() runs
+    # before the fingerprint and its result is what is logged and saved
     (s.root / "conf").mkdir()
     (s.root / "conf" / "config.yaml").write_text("defaults:\n  - config_schema\n  - _self_\nseed: 7\n")
     (s.root / "yaml_app.py").write_text(
-        "import os, json\nfrom dataclasses import dataclass\nimport hydraflow\n\n"
-        "@dataclass\nclass Schema:\n    seed: int = 0\n    lr: float = 0.1\n\n"
-        "@hydraflow.main(Schema, config_path='conf', tracking_uri=os.environ['HF_URI'])\n"
-        "def job(run, cfg):\n"
-        "    open(os.environ['HF_SIDE'], 'a').write(json.dumps({'seed': cfg.seed, 'lr': cfg.lr}) + '\\n')\n\n"
-        "if __name__ == '__main__':\n    job()\n"
-    )
-    import subprocess
-    import sys
+        textwrap.dedent(
+            """
+            import json, os
+            from dataclasses import dataclass
+            import hydraflow
 
-    env = {**__import__("os").environ, "HF_URI": s.uri, "HF_SIDE": str(s.side)}
+            @dataclass
+            class Schema:
+                seed: int = 0
+                lr: float = 0.1
+
+            def double_lr(cfg):
+                cfg.lr = cfg.lr * 2
+
+            @hydraflow.main(Schema, config_path="conf", tracking_uri=os.environ["HF_URI"], update=double_lr)
+            def job(run, cfg):
+                with open(os.environ["HF_SIDE"], "a") as f:
+                    f.write(json.dumps({"seed": cfg.seed, "lr": cfg.lr}) + "\\n")
+
+            if __name__ == "__main__":
+                job()
+            """
+        )
+    )
+    env = {**os.environ, "HF_URI": s.uri, "HF_SIDE": str(s.side)}
     proc = subprocess.run(
         [sys.executable, "yaml_app.py", "lr=0.5"],
         cwd=s.root,
@@ -194,5 +212,9 @@ def test_chdir_and_yaml_config_path(tracking_store: Store) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert s.calls()[-1] == {"seed": 7, "lr": 0.5}
-    assert json.loads(json.dumps(s.runs("yaml_app")[0].data.params)) == {"seed": "7", "lr": "0.5"}
+    assert s.calls()[-1] == {"seed": 7, "lr": 1.0}
+    (yaml_run,) = s.runs("yaml_app")
+    assert yaml_run.data.params == {"seed": "7", "lr": "1.0"}
+    saved = yaml.safe_load((_artifact_dir(yaml_run) / ".hydra" / "config.yaml").read_text())
+    assert saved["lr"] == 1.0
+    assert yaml_run.data.tags["hydraflow.fingerprint"] == fingerprint({"seed": 7, "lr": 1.0})
