@@ -167,6 +167,7 @@ def test_units() -> None:
         ({"additional_resources": {"bad key": "1"}}, "resource name 'bad key'"),
         ({"setup": "module load x"}, "setup='module load x': must be a list of strings"),
         ({"export_env": "yes"}, "export_env='yes': must be true or false"),
+        ({"setup": ["module load x\n#PBS -q other"]}, "contains a #PBS line; use additional_directives"),
         ({"partition": "debug"}, "Unknown PBS parameter(s): ['partition']"),
     ],
 )

@@ -189,6 +189,9 @@ def _lines(param: str, value: Any) -> tuple[str, ...]:
     for item in value:
         if not isinstance(item, str) or "\x00" in item:
             raise _fail(param, value, "must be a list of strings")
+        if any(line.lstrip().startswith("#PBS") for line in item.splitlines()):
+            # PBS reads directives up to the first command: a "#PBS" line here would still be one
+            raise _fail(param, value, "contains a #PBS line; use additional_directives for directives")
     return tuple(value)
 
 
