@@ -136,6 +136,37 @@ def _lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+_NESTED: Any = object()
+_EMPTY_LIST: Any = object()
+_EMPTY_DICT: Any = object()
+_LINES: dict[str, tuple[str, Any]] = {}
+
+
+def _mapping_line(content: str) -> tuple[str, Any]:
+    """``key: value`` -> (key, value); the value is _NESTED for ``key:`` (memoised: sweeps repeat lines)."""
+    if content[0] == "'":  # OmegaConf quotes keys like 'null' or 'yes'
+        m = _QUOTED_KEY.match(content)
+        if m is None:
+            raise Unsupported(content)
+        key, rest = m.group(1).replace("''", "'"), m.group(2) or ""
+    else:
+        key, sep, rest = content.partition(":")
+        if not sep or (rest and rest[0] != " ") or not _plain_key(key):
+            raise Unsupported(content)
+    rest = rest.strip()
+    if not rest:
+        value = _NESTED
+    elif rest == "[]":
+        value = _EMPTY_LIST
+    elif rest == "{}":
+        value = _EMPTY_DICT
+    else:
+        value = _scalar(rest)
+    if len(_LINES) < 200_000:  # noqa: PLR2004
+        _LINES[content] = (key, value)
+    return key, value
+
+
 class _Parser:
     def __init__(self, lines: list[tuple[int, str]]) -> None:
         self.lines = lines
@@ -159,28 +190,30 @@ class _Parser:
 
     def mapping(self, indent: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        while self.i < len(self.lines):
-            ind, content = self.lines[self.i]
-            if ind < indent:
-                break
-            if ind > indent or content == "-" or content.startswith("- "):
-                if ind == indent:
+        lines = self.lines
+        n = len(lines)
+        while self.i < n:
+            ind, content = lines[self.i]
+            if ind != indent:
+                if ind < indent:
                     break
                 raise Unsupported(content)
-            if content[0] == "'":  # OmegaConf quotes keys like 'null' or 'yes'
-                m = _QUOTED_KEY.match(content)
-                if m is None:
-                    raise Unsupported(content)
-                key, sep, rest = m.group(1).replace("''", "'"), ":", m.group(2) or ""
-            else:
-                key, sep, rest = content.partition(":")
-                if not sep or (rest and rest[0] != " ") or not _plain_key(key):
-                    raise Unsupported(content)
+            hit = _LINES.get(content)
+            if hit is None:
+                if content == "-" or content.startswith("- "):
+                    break
+                hit = _mapping_line(content)
+            key, value = hit
             if key in out:
                 raise Unsupported(content)
             self.i += 1
-            rest = rest.strip()
-            out[key] = _scalar(rest) if rest else self._value_after(indent, in_mapping=True)
+            if value is _NESTED:
+                value = self._value_after(indent, in_mapping=True)
+            elif value is _EMPTY_LIST:
+                value = []
+            elif value is _EMPTY_DICT:
+                value = {}
+            out[key] = value
         return out
 
     def sequence(self, indent: int) -> list[Any]:
