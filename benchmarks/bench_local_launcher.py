@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,12 +41,20 @@ LAUNCHERS: dict[str, list[str]] = {
 }
 
 
-def _run(workdir: Path, args: list[str]) -> float:
+CPU: dict[str, float] = {}
+
+
+def _run(workdir: Path, args: list[str], name: str = "") -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "app.py", *args], cwd=workdir, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark run failed: {' '.join(args)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if name:
+        CPU.setdefault(name, 0.0)
+        CPU[name] += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed
 
 
@@ -65,19 +74,24 @@ def main() -> None:
             runs = []
             for r in range(args.repeat):
                 sweep = [f"+i=range(0,{args.jobs})", f"hydra.sweep.dir={root}/{name}{r}"]
-                runs.append(_run(root, ["-m", *LAUNCHERS[name], *sweep]))
+                runs.append(_run(root, ["-m", *LAUNCHERS[name], *sweep], name))
             walls[name] = statistics.median(runs)
             print(f"  {name}: {walls[name]:.2f} s", file=sys.stderr, flush=True)
 
     ref = walls.get("hydraflow_local")
     print(f"\n### {args.jobs} no-op jobs, local launchers ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})\n")
     print(f"Start-up of one non-sweep run of the app: {startup:.2f} s (subtracted for the per-job overhead).\n")
-    print("| launcher | wall time (s) | per-job overhead (ms) | wall time / hydraflow_local |")
-    print("|---|---:|---:|---:|")
+    print("| launcher | wall time (s) | per-job overhead (ms) | CPU time (s) | wall time / hydraflow_local |")
+    print("|---|---:|---:|---:|---:|")
     for name, wall in walls.items():
         per_job = (wall - startup) / args.jobs * 1000
         ratio = f"{wall / ref:.2f}x" if ref else "-"
-        print(f"| {name} | {wall:.2f} | {per_job:.1f} | {ratio} |")
+        cpu = CPU.get(name, 0.0) / args.repeat
+        print(f"| {name} | {wall:.2f} | {per_job:.1f} | {cpu:.1f} | {ratio} |")
+    load = os.getloadavg()
+    print(f"\nCPU time: user+sys of the app and the processes it reaped (joblib's workers may escape it). "
+          f"Load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} — wall times are only "
+          "comparable on an otherwise idle machine.")
     if ref:
         print()
         if "submitit_local" in walls:

@@ -115,7 +115,7 @@ class Controller:
             *args,
         ]
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             self.cmd(*args),
             cwd=self.tmp,
@@ -143,7 +143,7 @@ class Controller:
 
     def job_id(self, a: int, run: int = 0) -> str:
         mark = self.marks / f"{a}.start.{run}"
-        _wait_for(mark.exists, 60, f"job a={a} to start")
+        _wait_for(mark.exists, 180, f"job a={a} to start")
         return mark.read_text().split()[0]
 
 
@@ -195,7 +195,7 @@ def test_cancelled_job_is_reported_not_waited_for(tmp_path: Path) -> None:
     with ctl.popen("+a=0,1", "+mode=sleep") as proc:
         job_id = ctl.job_id(1)
         subprocess.run(["scancel", job_id], check=True)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=180)
     assert proc.returncode != 0
     assert re.search(rf"scheduler job {job_id}, ended in state CANCELLED without a result", out), out
     assert (ctl.marks / "0.done").exists()
@@ -209,7 +209,7 @@ def test_interrupting_the_controller_cancels_the_sweep(tmp_path: Path, signum: i
         job_id = ctl.job_id(0)
         array = job_id.split("_")[0]
         proc.send_signal(signum)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=180)
     assert proc.returncode != 0
     assert f"cancelled 3 outstanding jobs of this sweep (job array {array})" in out
 
@@ -251,7 +251,7 @@ def test_interrupted_job_is_requeued(
         job_id = ctl.job_id(1)
         time.sleep(1.0)  # let submitit install its signal handlers in the job
         submitit.SlurmJob(folder=folder / job_id, job_id=job_id)._interrupt(timeout=True)
-        out, _ = proc.communicate(timeout=150)
+        out, _ = proc.communicate(timeout=300)
     if not requeued:
         assert proc.returncode != 0
         assert "#1 FAILED: UncompletedJobError: Job not requeued because: timed-out too many times" in out
@@ -312,7 +312,7 @@ def test_stock_submitit_slurm_runs_with_hydraflow_sweeper(tmp_path: Path) -> Non
         "+a=0,1",
     ]
     proc = subprocess.run(
-        cmd, cwd=tmp_path, env=ctl.env, capture_output=True, text=True, timeout=120, check=False
+        cmd, cwd=tmp_path, env=ctl.env, capture_output=True, text=True, timeout=300, check=False
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(p.name for p in ctl.marks.glob("*.done")) == ["0.done", "1.done"]
