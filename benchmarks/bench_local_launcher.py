@@ -34,7 +34,11 @@ if __name__ == "__main__":
 """
 
 LAUNCHERS: dict[str, list[str]] = {
-    "hydraflow_local": ["hydra/launcher=hydraflow_local", "hydra.launcher.n_jobs=2", "hydra.launcher.progress=log"],
+    "hydraflow_local": [
+        "hydra/launcher=hydraflow_local",
+        "hydra.launcher.n_jobs=2",
+        "hydra.launcher.progress=log",
+    ],
     "basic": ["hydra/launcher=basic"],
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "submitit_local": ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=60"],
@@ -47,11 +51,15 @@ CPU: dict[str, float] = {}
 def _run(workdir: Path, args: list[str], name: str = "") -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "app.py", *args], cwd=workdir, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "app.py", *args], cwd=workdir, capture_output=True, text=True, check=False
+    )
     elapsed = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(f"benchmark run failed: {' '.join(args)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise SystemExit(
+            f"benchmark run failed: {' '.join(args)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     if name:
         CPU.setdefault(name, 0.0)
         CPU[name] += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -59,7 +67,9 @@ def _run(workdir: Path, args: list[str], name: str = "") -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=200, help="number of no-op jobs (default 200)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per launcher; the median is reported")
     parser.add_argument("--launchers", nargs="+", default=list(LAUNCHERS), choices=list(LAUNCHERS))
@@ -79,8 +89,12 @@ def main() -> None:
             print(f"  {name}: {walls[name]:.2f} s", file=sys.stderr, flush=True)
 
     ref = walls.get("hydraflow_local")
-    print(f"\n### {args.jobs} no-op jobs, local launchers ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})\n")
-    print(f"Start-up of one non-sweep run of the app: {startup:.2f} s (subtracted for the per-job overhead).\n")
+    print(
+        f"\n### {args.jobs} no-op jobs, local launchers ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})\n"
+    )
+    print(
+        f"Start-up of one non-sweep run of the app: {startup:.2f} s (subtracted for the per-job overhead).\n"
+    )
     print("| launcher | wall time (s) | per-job overhead (ms) | CPU time (s) | wall time / hydraflow_local |")
     print("|---|---:|---:|---:|---:|")
     for name, wall in walls.items():
@@ -89,14 +103,18 @@ def main() -> None:
         cpu = CPU.get(name, 0.0) / args.repeat
         print(f"| {name} | {wall:.2f} | {per_job:.1f} | {cpu:.1f} | {ratio} |")
     load = os.getloadavg()
-    print(f"\nCPU time: user+sys of the app and the processes it reaped (joblib's workers may escape it). "
-          f"Load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} — wall times are only "
-          "comparable on an otherwise idle machine.")
+    print(
+        f"\nCPU time: user+sys of the app and the processes it reaped (joblib's workers may escape it). "
+        f"Load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} — wall times are only "
+        "comparable on an otherwise idle machine."
+    )
     if ref:
         print()
         if "submitit_local" in walls:
             r = walls["submitit_local"] / ref
-            print(f"- submitit_local / hydraflow_local = {r:.1f}x (goal >= 5x): {'met' if r >= 5 else 'NOT met'}")
+            print(
+                f"- submitit_local / hydraflow_local = {r:.1f}x (goal >= 5x): {'met' if r >= 5 else 'NOT met'}"
+            )
         if "joblib" in walls:
             r = walls["joblib"] / ref
             print(f"- joblib / hydraflow_local = {r:.2f}x (goal >= 1x): {'met' if r >= 1 else 'NOT met'}")

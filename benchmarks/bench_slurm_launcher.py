@@ -34,7 +34,11 @@ if __name__ == "__main__":
 """
 
 LAUNCHERS: dict[str, list[str]] = {
-    "hydraflow_slurm": ["hydra/launcher=hydraflow_slurm", "hydra.launcher.poll_interval_s=1", "hydra.launcher.progress=log"],
+    "hydraflow_slurm": [
+        "hydra/launcher=hydraflow_slurm",
+        "hydra.launcher.poll_interval_s=1",
+        "hydra.launcher.progress=log",
+    ],
     "submitit_slurm": ["hydra/launcher=submitit_slurm"],
 }
 TOOLS = ("sbatch", "sacct", "squeue", "scancel")
@@ -56,11 +60,17 @@ def _run(root: Path, name: str, jobs: int) -> dict[str, float]:
     bindir = root / f"{name}-bin"
     _wrappers(bindir, calls)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
-    args = ["-m", *LAUNCHERS[name], "hydra.launcher.timeout_min=10", f"+i=range(0,{jobs})",
-            f"hydra.sweep.dir={root}/{name}"]
+    args = [
+        "-m",
+        *LAUNCHERS[name],
+        "hydra.launcher.timeout_min=10",
+        f"+i=range(0,{jobs})",
+        f"hydra.sweep.dir={root}/{name}",
+    ]
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "app.py", *args], cwd=root, env=env, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "app.py", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
     wall = time.time() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -73,11 +83,15 @@ def _run(root: Path, name: str, jobs: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=100, help="number of no-op jobs (default 100)")
     parser.add_argument("--launchers", nargs="+", default=list(LAUNCHERS), choices=list(LAUNCHERS))
     args = parser.parse_args()
-    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=False).stdout.strip()
+    cpus = subprocess.run(
+        ["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="hf-bench-slurm-", dir=os.environ.get("HF_BENCH_DIR")) as tmp:
         root = Path(tmp)
@@ -88,12 +102,16 @@ def main() -> None:
 
     ref = results.get("hydraflow_slurm")
     print(f"\n### {args.jobs} no-op jobs on the single-node SLURM cluster (node CPUs: {cpus or '?'})\n")
-    print("| launcher | wall time (s) | start to first sbatch (s) | sbatch calls | sacct calls | squeue calls | wall / hydraflow_slurm |")
+    print(
+        "| launcher | wall time (s) | start to first sbatch (s) | sbatch calls | sacct calls | squeue calls | wall / hydraflow_slurm |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         ratio = f"{r['wall'] / ref['wall']:.2f}x" if ref else "-"
-        print(f"| {name} | {r['wall']:.2f} | {r['to_sbatch']:.2f} | {int(r['sbatch'])} | {int(r['sacct'])} | "
-              f"{int(r['squeue'])} | {ratio} |")
+        print(
+            f"| {name} | {r['wall']:.2f} | {r['to_sbatch']:.2f} | {int(r['sbatch'])} | {int(r['sacct'])} | "
+            f"{int(r['squeue'])} | {ratio} |"
+        )
 
 
 if __name__ == "__main__":

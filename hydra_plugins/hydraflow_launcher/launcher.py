@@ -77,7 +77,7 @@ class HydraflowPBSLauncher(_HydraflowLauncher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Submit one batch as PBS job array(s) and wait for every job; JobReturns in job order."""
-        from hydraflow.launch import pbs_launch
+        from hydraflow.launch import pbs_launch  # type: ignore[attr-defined,unused-ignore]
 
         hydra_context, task_function, config = self._context()
         return pbs_launch.launch(
