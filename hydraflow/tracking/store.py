@@ -7,6 +7,7 @@ cheap.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import logging
@@ -181,13 +182,25 @@ def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                same = path.stat().st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}:
+                raise
+            log.warning(
+                "hydraflow: %s does not support flock (%s): jobs with the same config are not serialised; "
+                "set HYDRAFLOW_LOCK_DIR to a local or lock-capable directory",
+                directory,
+                exc,
+            )
+            yield
+            return
         except BaseException:
             os.close(fd)
             raise
+        try:
+            same = path.stat().st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
         if same:
             break
         os.close(fd)
