@@ -123,16 +123,29 @@ def _scalar_uncached(text: str) -> Any:
     return _plain(text)
 
 
+_BAD_LINE = re.compile(r"^ *(?:[#\t%]|---|\.\.\.)", re.MULTILINE)
+_SPLIT: dict[str, tuple[int, str]] = {}
+
+
 def _lines(text: str) -> list[tuple[int, str]]:
+    """Non-blank lines as (indent, content); comments, tabs and directives are not supported."""
+    if _BAD_LINE.search(text):
+        raise Unsupported("comment, tab or directive")
     out: list[tuple[int, str]] = []
+    split = _SPLIT
     for raw in text.split("\n"):
-        line = raw.rstrip()
-        if not line:
+        if not raw:
             continue
-        stripped = line.lstrip(" ")
-        if stripped[0] in "#\t%" or stripped.startswith(("---", "...")):
-            raise Unsupported(line)
-        out.append((len(line) - len(stripped), stripped))
+        hit = split.get(raw)
+        if hit is None:
+            line = raw.rstrip()
+            if not line:
+                continue
+            stripped = line.lstrip(" ")
+            hit = (len(line) - len(stripped), stripped)
+            if len(split) < 200_000:  # noqa: PLR2004
+                split[raw] = hit
+        out.append(hit)
     return out
 
 

@@ -148,7 +148,7 @@ class Run(Generic[C, I]):
         tracking_uri: str | None = None,
     ) -> None:
         """Wrap a run directory; prefer :meth:`Run.load`, which checks and batches."""
-        self.run_dir = Path(run_dir)
+        self.run_dir = run_dir if isinstance(run_dir, Path) else Path(run_dir)
         self.impl_factory = impl_factory
         self.cfg_type = cfg_type if cfg_type is not None else type(self)._cfg_type  # noqa: SLF001
         self._config = config
