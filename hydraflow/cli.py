@@ -189,8 +189,8 @@ def runs_command(  # noqa: PLR0917 - typer maps parameters to options
             table.check_columns(shown)
         else:
             shown = table.default_columns()
-    except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a bad filter, a missing store, an unreachable server: one line
+        raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     if csv is not None:
         table.write_csv(csv)
     if parquet is not None:
