@@ -224,6 +224,9 @@ def test_no_mlflow_import_for_file_and_sqlite_stores(sqlite_store, run_python):
         f"runs = Run.load(iter_run_dirs('train', tracking_uri={sqlite_store.uri!r}), tracking_uri={sqlite_store.uri!r})\n"
         "print(len(runs), sorted(set(runs.values('status'))), runs.to_arrow('metrics.loss').num_rows)\n"
         "assert 'mlflow' not in sys.modules and 'omegaconf' not in sys.modules, 'heavy import'\n"
+        "assert 'hydraflow.launch' not in sys.modules, 'analysis must not import launch'\n"
+        "import hydraflow\n"
+        "assert hydraflow.Run is Run and hydraflow.iter_run_dirs is iter_run_dirs\n"
     )
     out = run_python("-c", code).stdout
     assert out.split() == ["6", "['FAILED',", "'FINISHED']", "6"]
