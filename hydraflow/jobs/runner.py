@@ -13,7 +13,9 @@ lists (never through a shell) in the project directory, the directory of the job
 from __future__ import annotations
 
 import importlib
+import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hydraflow.jobs.schema import Job, JobFile, JobFileError, JobSet, merge_settings, setting_key
 
@@ -308,32 +310,60 @@ def run_plan(
     """Run the planned jobs in order; a job whose needs did not all succeed is skipped. Never raises."""
     results: dict[str, JobResult] = {}
     interrupted = False
-    for job, steps in steps_by_job:
-        if interrupted:
-            results[job.name] = JobResult(job.name, "skipped", "interrupted")
-            continue
-        bad = [need for need in job.needs if results.get(need) is None or results[need].status != "ok"]
-        if bad:
-            results[job.name] = JobResult(
-                job.name, "skipped", f"needs {', '.join(bad)}, which did not succeed"
-            )
-            echo(f"=== {job.name}: skipped (needs {', '.join(bad)})")
-            continue
-        echo(f"=== {job.name}: {job.kind} {job.command} ({_n(len(steps), 'set')})")
-        start = time.perf_counter()
-        try:
-            failures = _run_job(job_file, job, steps, echo)
-        except KeyboardInterrupt:
-            interrupted = True
-            failures = ["interrupted"]
-        seconds = time.perf_counter() - start
-        if failures:
-            results[job.name] = JobResult(job.name, "failed", "; ".join(failures), seconds)
-        else:
-            results[job.name] = JobResult(
-                job.name, "ok", _n(sum(s.sweep().count for s in steps), "job"), seconds
-            )
+    previous = _sigterm_as_interrupt()
+    try:
+        for job, steps in steps_by_job:
+            interrupted = _run_one(job_file, job, steps, results, interrupted=interrupted, echo=echo)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return list(results.values())
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt (commands are stopped, not orphaned); return the old handler."""
+
+    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return None
+
+
+def _run_one(
+    job_file: JobFile,
+    job: Job,
+    steps: list[Step],
+    results: dict[str, JobResult],
+    *,
+    interrupted: bool,
+    echo: Echo,
+) -> bool:
+    """Run (or skip) one job, record its result; return whether the run was interrupted."""
+    if interrupted:
+        results[job.name] = JobResult(job.name, "skipped", "interrupted")
+        return True
+    bad = [need for need in job.needs if results.get(need) is None or results[need].status != "ok"]
+    if bad:
+        results[job.name] = JobResult(job.name, "skipped", f"needs {', '.join(bad)}, which did not succeed")
+        echo(f"=== {job.name}: skipped (needs {', '.join(bad)})")
+        return False
+    echo(f"=== {job.name}: {job.kind} {job.command} ({_n(len(steps), 'set')})")
+    start = time.perf_counter()
+    try:
+        failures = _run_job(job_file, job, steps, echo)
+    except KeyboardInterrupt:
+        interrupted = True
+        failures = ["interrupted"]
+    seconds = time.perf_counter() - start
+    if failures:
+        results[job.name] = JobResult(job.name, "failed", "; ".join(failures), seconds)
+    else:
+        count = sum(step.sweep().count for step in steps)
+        results[job.name] = JobResult(job.name, "ok", _n(count, "job"), seconds)
+    return interrupted
 
 
 def _run_job(job_file: JobFile, job: Job, steps: list[Step], echo: Echo) -> list[str]:
@@ -355,15 +385,47 @@ def _run_job(job_file: JobFile, job: Job, steps: list[Step], echo: Echo) -> list
     return _run_calls(job_file, job, steps, echo)
 
 
+STOP_GRACE_S = 60.0
+"""After Ctrl-C (or SIGTERM), how long a command gets to stop its jobs (e.g. cancel a SLURM array) itself."""
+
+
 def _call_process(argv: list[str], cwd: Path) -> int:
     try:
-        return subprocess.run(argv, cwd=cwd, check=False).returncode
+        proc = subprocess.Popen(argv, cwd=cwd)
     except FileNotFoundError:
         _print(f"error: command not found: {argv[0]}")
         return 127
     except PermissionError:
         _print(f"error: command not executable: {argv[0]}")
         return 126
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        _stop(proc)
+        raise
+
+
+def _in_foreground() -> bool:
+    """Whether this process group owns the terminal (then Ctrl-C reached the running command too)."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Let an interrupted command stop cleanly (cancel its jobs); forward SIGINT unless it had Ctrl-C."""
+    try:
+        if proc.poll() is None and not _in_foreground():
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=STOP_GRACE_S)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        proc.terminate()
+        try:
+            proc.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def write_submit_file(job_file: JobFile, job: Job, steps: list[Step]) -> Path:
@@ -418,11 +480,13 @@ def _run_calls(job_file: JobFile, job: Job, steps: list[Step], echo: Echo) -> li
 
 
 def summarize(results: Sequence[JobResult], echo: Echo = _print) -> int:
-    """Print the ok / failed / skipped summary; return the exit code (1 if anything failed or was skipped)."""
+    """Print the ok / failed / skipped summary; return the exit code: 0, 1 (failed/skipped), 130 (Ctrl-C)."""
     counts = {status: sum(r.status == status for r in results) for status in ("ok", "failed", "skipped")}
     echo(f"summary: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
     width = max((len(r.name) for r in results), default=0)
     for r in results:
         timing = f" [{r.seconds:.1f} s]" if r.status != "skipped" else ""
         echo(f"  {r.status:<7}  {r.name:<{width}}  {r.detail}{timing}")
+    if any(r.detail == "interrupted" for r in results):
+        return 130
     return 0 if counts["failed"] == 0 and counts["skipped"] == 0 else 1

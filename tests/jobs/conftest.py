@@ -1,6 +1,9 @@
 """Fixtures of the job-file tests."""
+
 from __future__ import annotations
+
 import pytest
+
 APP = """\
 from dataclasses import dataclass, field
 

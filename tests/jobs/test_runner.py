@@ -337,3 +337,44 @@ def test_sweeping_arguments_go_through_sweeper_params() -> None:
     assert hydra_safe_arguments(["lr=0.01:0.03:0.01", "w=1,2"]) == [
         "++hydra.sweeper={params:{lr:'0.01:0.03:0.01', w:'1,2'}}"
     ]
+
+
+def test_interrupt_stops_the_command_and_reports(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    write(
+        tmp_path / "slow.py",
+        """
+        import signal, sys, time
+        from pathlib import Path
+
+        def stop(signum, frame):
+            Path("stopped").write_text("SIGINT")
+            sys.exit(1)
+
+        signal.signal(signal.SIGINT, stop)
+        Path("started").write_text("")
+        time.sleep(60)
+        """,
+    )
+    write(
+        tmp_path / "hydraflow.yaml",
+        "jobs:\n  slow:\n    run: python slow.py\n  after:\n    run: python slow.py\n    needs: slow\n",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hydraflow", "run", "after"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # to hydraflow only: it forwards the interrupt to the running command
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert (tmp_path / "stopped").read_text() == "SIGINT"
+    assert "summary: 0 ok, 1 failed, 1 skipped" in out
+    assert "interrupted" in out
