@@ -145,7 +145,9 @@ def add(a, b):
 
 
 class Slow(Checkpointable):
-    def __call__(self, seconds):
+    def __call__(self, seconds, started=None):
+        if started:  # signal handlers are installed before the function runs
+            open(started, "w").close()
         time.sleep(seconds)
         return "slept"
 """
@@ -259,15 +261,14 @@ def test_refused_qrerun_ends_the_job_with_a_clear_error(job_site) -> None:
 
 def test_sigterm_checkpoints_and_exits(job_site) -> None:
     mod, folder, qrerun_log, prepare = job_site
-    proc = prepare(mod.Slow(), 60, timeout_min=30)
-    deadline = time.time() + 30
-    log = folder / "77.pbs01_0_log.out"
-    while time.time() < deadline and "Loading pickle" not in (log.read_text() if log.exists() else ""):
-        time.sleep(0.2)
-    time.sleep(1.0)  # handlers are installed right after the pickle is loaded
+    started = folder / "started"
+    proc = prepare(mod.Slow(), 60, str(started), timeout_min=30)
+    deadline = time.time() + 60
+    while time.time() < deadline and not started.exists():
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode != 0
     assert not qrerun_log.exists()  # qdel/walltime: no requeue
     assert not (folder / "77.pbs01_0_result.pkl").exists()
-    assert "Calling checkpoint method" in log.read_text()
+    assert "Calling checkpoint method" in (folder / "77.pbs01_0_log.out").read_text()
