@@ -82,7 +82,8 @@ def test_qdel_of_a_running_subjob(pbspro: Path, tmp_path: Path) -> None:
 
 def test_job_vanishing_from_the_server_is_reported(pbspro: Path, tmp_path: Path) -> None:
     job = _executor(tmp_path).submit(time.sleep, 60)
-    while job.watcher.get_state(job.job_id, mode="force") != "RUNNING":
+    deadline = time.time() + 60
+    while job.watcher.get_state(job.job_id, mode="force") != "RUNNING" and time.time() < deadline:
         time.sleep(0.5)
     job.cancel()
     (pbspro / f"{job.job_id.split('.')[0]}.json").unlink()  # the server forgets it (no job history)
