@@ -176,11 +176,13 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
 
     from hydraflow.tracking import store
 
-    if opts.tracking_uri is not None:
-        mlflow.set_tracking_uri(opts.tracking_uri)
-    uri = mlflow.get_tracking_uri()
-    client = _client(uri)
-    experiment = store.get_or_create_experiment(client, job_name)
+    # Relative store paths (MLflow's default sqlite:///mlflow.db and ./mlruns included) mean the directory the
+    # app was started from, even when Hydra changed into the job's output directory (hydra.job.chdir=True).
+    with _working_dir(str(hc.runtime.cwd)):
+        uri = store.absolute_uri(opts.tracking_uri or mlflow.get_tracking_uri())
+        mlflow.set_tracking_uri(uri)
+        client = _client(uri)
+        experiment = store.get_or_create_experiment(client, job_name)
     exp_id = str(experiment.experiment_id)
 
     tag, key = (
@@ -341,6 +343,19 @@ def _log_job_log(client: MlflowClient, run_id: str, hc: Any, *, resumed: bool) -
             if previous and previous not in text:
                 text = previous + ("" if previous.endswith("\n") else "\n") + text
     client.log_text(run_id, text, path.name)
+
+
+@contextlib.contextmanager
+def _working_dir(path: str) -> Iterator[None]:
+    old = Path.cwd()
+    if Path(path) == old:
+        yield
+        return
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 
 @contextlib.contextmanager

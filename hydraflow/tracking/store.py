@@ -97,6 +97,17 @@ def local_path(uri: str | None) -> Path | None:
     return None
 
 
+def absolute_uri(uri: str) -> str:
+    """``uri`` with a relative sqlite/file/plain path made absolute (against the current directory)."""
+    if uri.startswith("sqlite:///"):
+        db = sqlite_path(uri)
+        return f"sqlite:///{db}" if db is not None else uri
+    path = local_path(uri)
+    if path is not None and not path.is_absolute():
+        return path.resolve().as_uri()
+    return uri
+
+
 def sqlite_path(tracking_uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` tracking URI (None for other URIs or in-memory databases)."""
     if not tracking_uri.startswith("sqlite:///"):

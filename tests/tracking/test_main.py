@@ -141,6 +141,13 @@ def test_match_overrides_and_dry_run(tracking_store: Store) -> None:
     assert (proc.stdout + proc.stderr).count("hydraflow dry run") == 2
     assert len(s.runs()) == 2
 
+    # MLflow's default store (sqlite:///mlflow.db, ./mlruns) while Hydra changes into the job's output
+    # directory: still the store of the directory the app was started from
+    s.run("seed=6", "hydra.job.chdir=True", env={"HF_URI": ""})
+    assert len(s.runs()) == 3
+    assert not list((s.root / "outputs").rglob("mlflow.db"))
+    assert not list((s.root / "outputs").rglob("mlruns"))
+
 
 @pytest.mark.parametrize("tracking_store", ["file", "server"], indirect=True)
 def test_other_stores(tracking_store: Store) -> None:
