@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import sys
@@ -16,7 +15,7 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 # pyenv keeps extra interpreters outside PATH unless they are activated: make them findable.
-_extra = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin")))
+_extra = sorted(str(p) for p in (Path.home() / ".pyenv" / "versions").glob("3.*/bin"))
 if _extra:
     os.environ["PATH"] = os.pathsep.join([*_extra, os.environ.get("PATH", "")])
 
@@ -30,7 +29,7 @@ def _can_run_cluster() -> bool:
 def _slurm_up(session: nox.Session) -> None:
     """Bring the single-node SLURM cluster up (idempotent); only possible as root on Linux."""
     if os.environ.get("HYDRAFLOW_NO_CLUSTER"):
-        session.log("HYDRAFLOW_NO_CLUSTER set: not starting SLURM (cluster tests will skip, or fail under CI)")
+        session.log("HYDRAFLOW_NO_CLUSTER set: SLURM not started (cluster tests skip, or fail under CI)")
         return
     if not _can_run_cluster():
         session.log("not root on Linux: not starting SLURM (cluster tests will skip, or fail under CI)")

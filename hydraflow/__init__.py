@@ -24,7 +24,17 @@ _LAZY: dict[str, str] = {
     "iter_run_dirs": "hydraflow.analysis",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "Run",
+    "RunCollection",
+    "Sweep",
+    "SweepSyntaxError",
+    "__version__",
+    "expand",
+    "fingerprint",
+    "iter_run_dirs",
+    "main",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from hydraflow.analysis import Run, RunCollection, iter_run_dirs

@@ -62,7 +62,7 @@ def test_plugin_scan_imports_nothing_heavy() -> None:
 
 
 def test_import_hydraflow_is_light() -> None:
-    code = f"import sys, hydraflow, hydraflow.sweep\nprint(sorted(h for h in {HEAVY + ('hydra',)!r} if h in sys.modules))"
+    code = f"import sys, hydraflow, hydraflow.sweep\nprint(sorted(h for h in {(*HEAVY, 'hydra')!r} if h in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
@@ -72,3 +72,11 @@ def test_docs_nav_pages_exist() -> None:
     pages = [next(iter(item.values())) for item in config["nav"]]
     missing = [p for p in pages if not (ROOT / "docs" / p).is_file()]
     assert not missing, f"pages listed in mkdocs.yml nav but missing from docs/: {missing}"
+
+
+def test_public_names_resolve() -> None:
+    import hydraflow
+
+    assert set(hydraflow.__all__) - {"__version__"} == set(hydraflow._LAZY)
+    for name in hydraflow._LAZY:
+        assert getattr(hydraflow, name) is not None, name
