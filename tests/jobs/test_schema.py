@@ -237,3 +237,30 @@ def test_doctests_of_the_jobs_modules() -> None:
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
         assert result.attempted > 0, module.__name__
+
+
+def test_launcher_choice_command_line_then_file_then_local() -> None:
+    from hydraflow.jobs import plan
+
+    jf = parse("""
+        jobs:
+          a:
+            run: python app.py
+            add: hydra/launcher=hydraflow_pbs hydra.launcher.queue=q
+            sets:
+              - each: x=1,2
+              - each: x=3
+                add: hydra/launcher=hydraflow_slurm
+          b:
+            run: python app.py
+    """)
+    (_, a_steps), (_, b_steps) = plan(jf, stamp="T")
+    assert "hydra/launcher=hydraflow_pbs" in a_steps[0].argv
+    assert "hydra/launcher=hydraflow_slurm" in a_steps[1].argv  # the set's add wins over the job's
+    assert a_steps[0].argv.count("hydra.launcher.queue=q") == 1
+    assert "hydra/launcher=hydraflow_local" in b_steps[0].argv
+    assert "hydra.sweep.dir=multirun/b/T/1" in b_steps[0].argv
+    (_, a_steps), (_, b_steps) = plan(jf, launcher="slurm", extra=["hydra.launcher.partition=debug"])
+    for step in (*a_steps, *b_steps):
+        assert [x for x in step.argv if x.startswith("hydra/launcher=")] == ["hydra/launcher=hydraflow_slurm"]
+        assert "hydra.launcher.partition=debug" in step.argv
