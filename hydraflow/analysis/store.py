@@ -22,13 +22,13 @@ import re
 import sqlite3
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -189,16 +189,18 @@ def _ms(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
 
 
-def _match(name: str, patterns: list[str] | None) -> bool:
-    return patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+NameFilter: TypeAlias = Callable[[str], bool] | None
 
 
-def _patterns(experiment_names: str | Iterable[str] | None) -> list[str] | None:
-    if experiment_names is None:
-        return None
-    if isinstance(experiment_names, str):
-        return [experiment_names]
-    return list(experiment_names)
+def _match(name: str, patterns: NameFilter) -> bool:
+    return patterns is None or patterns(name)
+
+
+def _patterns(experiment_names: str | Iterable[str] | Callable[[str], bool] | None) -> NameFilter:
+    if experiment_names is None or callable(experiment_names):
+        return experiment_names
+    names = [experiment_names] if isinstance(experiment_names, str) else list(experiment_names)
+    return lambda name: any(fnmatch.fnmatchcase(name, p) for p in names)
 
 
 def _run_dir_from_artifact_uri(artifact_uri: str | None) -> Path | None:
@@ -416,7 +418,7 @@ def read_sqlite_infos(db: Path, run_dirs: Mapping[str, Path]) -> dict[str, RunIn
     return infos
 
 
-def _iter_sqlite_run_dirs(db: Path, patterns: list[str] | None, include_deleted: bool) -> Iterator[Path]:
+def _iter_sqlite_run_dirs(db: Path, patterns: NameFilter, include_deleted: bool) -> Iterator[Path]:
     sql = (
         "SELECT e.name, r.artifact_uri FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id"
         " WHERE 1=1"
@@ -502,7 +504,7 @@ def read_client_infos(uri: str, run_dirs: Mapping[str, Path]) -> dict[str, RunIn
     return infos
 
 
-def _iter_client_run_dirs(uri: str, patterns: list[str] | None, include_deleted: bool) -> Iterator[Path]:
+def _iter_client_run_dirs(uri: str, patterns: NameFilter, include_deleted: bool) -> Iterator[Path]:
     from mlflow.entities import ViewType
 
     client = _client(uri)
@@ -526,7 +528,7 @@ def _iter_client_run_dirs(uri: str, patterns: list[str] | None, include_deleted:
 # --------------------------------------------------------------------------- file store listing
 
 
-def _iter_file_run_dirs(root: Path, patterns: list[str] | None, include_deleted: bool) -> Iterator[Path]:
+def _iter_file_run_dirs(root: Path, patterns: NameFilter, include_deleted: bool) -> Iterator[Path]:
     if not root.is_dir():
         msg = f"file store {root} does not exist"
         raise FileNotFoundError(msg)
@@ -567,7 +569,7 @@ def _file_experiment_runs(exp_dir: Path, include_deleted: bool) -> list[Path]:
 
 
 def iter_run_dirs(
-    experiment_names: str | Iterable[str] | None = None,
+    experiment_names: str | Iterable[str] | Callable[[str], bool] | None = None,
     *,
     tracking_uri: str | os.PathLike[str] | None = None,
     include_deleted: bool = False,
@@ -577,7 +579,7 @@ def iter_run_dirs(
     Args:
         experiment_names: Experiment (= Hydra job) names or :mod:`fnmatch` patterns (``"train*"``); a string
             or
-            a list of them. None: every experiment.
+            a list of them, or a predicate on the name. None: every experiment.
         tracking_uri: The store to read; default: MLflow's active tracking URI (``mlflow.get_tracking_uri()``,
             ``MLFLOW_TRACKING_URI``, else MLflow's default ``sqlite:///mlflow.db``). A file-store path, a
             ``sqlite:///`` URI or an ``http://`` URI of an ``mlflow server`` whose artifacts are local.

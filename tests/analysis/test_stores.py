@@ -21,6 +21,10 @@ def test_iter_run_dirs_by_name_and_glob(any_store):
     both = {d.name for d in iter_run_dirs(["tr*", "ev?l"], tracking_uri=any_store.uri)}
     assert both == set(any_store.all_ids())
     assert list(iter_run_dirs("nope*", tracking_uri=any_store.uri)) == []
+    by_predicate = {
+        d.name for d in iter_run_dirs(lambda name: name.startswith("ev"), tracking_uri=any_store.uri)
+    }
+    assert by_predicate == set(any_store.run_ids["eval"])
 
 
 def test_deleted_runs_and_experiments_skipped_by_default(any_store):
