@@ -232,6 +232,22 @@ def test_missing_qsub_fails_before_writing_anything(tmp_path: Path, monkeypatch:
     assert not (tmp_path / "sub").exists()
 
 
+def test_refused_submission_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    qsub = bindir / "qsub"
+    qsub.write_text('#!/bin/sh\necho "qsub: Unknown queue" >&2\nexit 1\n')
+    qsub.chmod(qsub.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    ex = PBSExecutor(tmp_path / "sub", python=[sys.executable])
+    ex.update_parameters(queue="nosuchq")
+    with pytest.raises(utils.FailedJobError, match="qsub: Unknown queue"):
+        ex.submit(len, "abc")
+    with pytest.raises(utils.FailedJobError, match="qsub: Unknown queue"):
+        ex.map_array(len, ["a", "b"])
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
 def test_timer_signal_checkpoints_and_requeues_with_qrerun(job_site) -> None:
     mod, folder, qrerun_log, prepare = job_site
     # walltime 1 min, signal 58 s before it: the job sends itself USR2 after ~2 s

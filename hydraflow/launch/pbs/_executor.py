@@ -370,8 +370,21 @@ class PBSExecutor(core.PicklingExecutor):
     ) -> list[core.Job[Any]]:
         if shutil.which("qsub") is None:  # before anything is written to the folder
             raise utils.FailedSubmissionError("qsub is not on PATH: is this a PBS/Torque login node?")
-        if len(delayed_submissions) == 1:
-            return super()._internal_process_submissions(delayed_submissions)
+        folder = utils.JobPaths.get_first_id_independent_folder(self.folder)
+        before = set(folder.iterdir()) if folder.is_dir() else set()
+        try:
+            if len(delayed_submissions) == 1:
+                return super()._internal_process_submissions(delayed_submissions)
+            return self._submit_array(delayed_submissions)
+        except (utils.FailedJobError, utils.FailedSubmissionError):
+            # qsub refused the job: remove the pickles and the script written for it (nothing half-done)
+            if folder.is_dir():
+                for path in set(folder.iterdir()) - before:
+                    if path.is_file() and (path.suffix == ".pkl" or path.name.startswith(_SUBMISSION_PREFIX)):
+                        path.unlink()
+            raise
+
+    def _submit_array(self, delayed_submissions: list[utils.DelayedSubmission]) -> list[core.Job[Any]]:
         folder = utils.JobPaths.get_first_id_independent_folder(self.folder)
         folder.mkdir(parents=True, exist_ok=True)
         timeout_min = self.parameters.get("timeout_min", DEFAULTS["timeout_min"])
