@@ -14,7 +14,7 @@ from typing_extensions import Self
 
 from hydraflow.analysis._errors import RunLoadError
 from hydraflow.analysis.loading import BadRunError, config_file, default_cache_dir, load_configs, read_config
-from hydraflow.analysis.store import INFO_KEYS
+from hydraflow.analysis.store import INFO_KEYS, resolve_tracking_uri
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -240,7 +240,7 @@ class Run(Generic[C, I]):
             RunLoadError: A single run directory has no readable config (collections skip such runs with a
                 :class:`CorruptRunWarning` instead).
         """
-        uri = None if tracking_uri is None else os.fspath(tracking_uri)
+        uri = resolve_tracking_uri(tracking_uri)  # fixed now: a later set_tracking_uri does not move it
         jobs = default_n_jobs() if n_jobs is None else max(1, n_jobs)
         if isinstance(run_dir, (str, os.PathLike)):
             path = Path(run_dir)
