@@ -6,7 +6,7 @@ runs.
 
 from __future__ import annotations
 
-from hydraflow.tracking.fingerprint import (
+from hydraflow.tracking.ids import (
     ID_LENGTH,
     RESOLVER_NAME,
     FingerprintError,

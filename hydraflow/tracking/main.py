@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hydraflow.tracking.fingerprint import fingerprint
+from hydraflow.tracking.ids import fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
