@@ -140,8 +140,9 @@ def show_command(
     if job is None:
         table = Table("job", "kind", "command", "needs", "sets", "jobs")
         for j, steps in steps_by_job:
-            count = sum(step.sweep().count for step in steps)
-            cells = (j.name, j.kind, j.command, ", ".join(j.needs), str(len(steps)), str(count))
+            counts = [step.count for step in steps]
+            count = "?" if None in counts else str(sum(c for c in counts if c is not None))
+            cells = (j.name, j.kind, j.command, ", ".join(j.needs), str(len(steps)), count)
             table.add_row(*(Text(cell) for cell in cells))
         console.print(table)
         return

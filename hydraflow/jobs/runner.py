@@ -95,6 +95,27 @@ class Step:
     settings: list[str]  # merged ``add`` (job, then set, then command-line extras)
     argv: list[str] = field(default_factory=list)  # the multirun command of a ``run`` step
     _sweep: Sweep | None = None
+    deferred: str | None = None
+    """Why the expansion is left to the app (``glob()`` lists a config group of the app), or None."""
+
+    @property
+    def count(self) -> int | None:
+        """The number of jobs of the set, or None when only the app can expand it (``glob()``)."""
+        return None if self.deferred else self.sweep().count
+
+    def check(self) -> None:
+        """Expand (count, not enumerate) the set now: bad syntax is a clear error before anything runs.
+
+        A ``glob()`` needs the app's config to list a config group's options: the count of a ``run`` set that
+        uses one is left to the sweeper; ``call`` and ``submit`` sets must be expandable here.
+        """
+        try:
+            self.sweep().count  # noqa: B018
+        except JobFileError as exc:
+            needs_app = "glob(" in " ".join(self.overrides) and "needs the app's config" in str(exc)
+            if not needs_app or self.job.kind != "run":
+                raise
+            self.deferred = "glob() is expanded by the app"
 
     @property
     def overrides(self) -> list[str]:
@@ -143,7 +164,7 @@ def plan(
             if job.kind == "run":
                 step.argv = run_argv(job, job_set, index, settings, launcher=launcher, stamp=stamp)
             try:
-                step.sweep().count  # noqa: B018 - validates the syntax without enumerating the grid
+                step.check()
             except JobFileError as exc:
                 raise JobFileError(exc.message, job_file.path, job_set.line) from None
             steps.append(step)
@@ -234,17 +255,21 @@ def describe_plan(
 ) -> None:
     """Print every job of the plan without running anything: commands, and one line per expanded job."""
     for job, steps in steps_by_job:
-        total = sum(step.sweep().count for step in steps)
+        total = _total(steps)
         needs = f", needs: {', '.join(job.needs)}" if job.needs else ""
         echo(f"job {job.name}: {job.kind} {job.command} ({_n(len(steps), 'set')}, {_n(total, 'job')}{needs})")
         if job.kind == "submit":
             echo(f"  $ {shlex.join([*job.target, '<file with the ' + _n(total, 'line') + ' below>'])}")
         for step in steps:
-            count = step.sweep().count
+            count = step.count
             echo(f"  set {step.index}: {_n(count, 'job')}")
             if job.kind == "run":
                 echo(f"    $ {display(step.argv)}")
-            for i, args in enumerate(step.job_args() if job.kind != "run" else step.sweep(), 1):
+            if count is None:
+                echo(f"      ({step.deferred})")
+                continue
+            jobs: Iterable[list[str]] = step.job_args() if job.kind != "run" else step.sweep()
+            for i, args in enumerate(jobs, 1):
                 if limit is not None and i > limit:
                     echo(f"      ... {count - limit} more")
                     break
@@ -261,7 +286,7 @@ def describe_job(job: Job, steps: list[Step], echo: Echo = _print) -> None:
     if job.add:
         echo(f"  add: {shlex.join(job.add)}")
     for step in steps:
-        echo(f"  set {step.index} (line {step.job_set.line}): {_n(step.sweep().count, 'job')}")
+        echo(f"  set {step.index} (line {step.job_set.line}): {_n(step.count, 'job')}")
         for key in ("each", "all"):
             values = getattr(step.job_set, key)
             if values:
@@ -287,7 +312,14 @@ def display(argv: Sequence[str]) -> str:
     return " ".join(out)
 
 
-def _n(count: int, word: str) -> str:
+def _total(steps: Sequence[Step]) -> int | None:
+    counts = [step.count for step in steps]
+    return None if None in counts else sum(c for c in counts if c is not None)
+
+
+def _n(count: int | None, word: str) -> str:
+    if count is None:
+        return f"? {word}s"
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
@@ -361,7 +393,7 @@ def _run_one(
     if failures:
         results[job.name] = JobResult(job.name, "failed", "; ".join(failures), seconds)
     else:
-        count = sum(step.sweep().count for step in steps)
+        count = _total(steps)
         results[job.name] = JobResult(job.name, "ok", _n(count, "job"), seconds)
     return interrupted
 
@@ -370,7 +402,7 @@ def _run_job(job_file: JobFile, job: Job, steps: list[Step], echo: Echo) -> list
     if job.kind == "run":
         failures = []
         for step in steps:
-            echo(f"--- {job.name} set {step.index}/{len(steps)}: {_n(step.sweep().count, 'job')}")
+            echo(f"--- {job.name} set {step.index}/{len(steps)}: {_n(step.count, 'job')}")
             echo(f"$ {display(step.argv)}")
             code = _call_process(step.argv, job_file.root)
             if code != 0:

@@ -264,3 +264,26 @@ def test_launcher_choice_command_line_then_file_then_local() -> None:
     for step in (*a_steps, *b_steps):
         assert [x for x in step.argv if x.startswith("hydra/launcher=")] == ["hydra/launcher=hydraflow_slurm"]
         assert "hydra.launcher.partition=debug" in step.argv
+
+
+def test_glob_is_left_to_the_app_for_run_jobs_only() -> None:
+    from hydraflow.jobs import plan
+
+    jf = parse("""
+        jobs:
+          a:
+            run: python app.py
+            sets:
+              - each: db=glob(*) x=1,2
+          b:
+            call: tools.f
+            sets:
+              - each: db=glob(*)
+    """)
+    ((_, steps),) = plan(jf, ["a"])
+    assert steps[0].count is None
+    assert steps[0].deferred == "glob() is expanded by the app"
+    assert "++hydra.sweeper={params:{db:'glob(*)', x:'1,2'}}" in steps[0].argv
+    with pytest.raises(JobFileError, match="glob") as info:
+        plan(jf, ["b"])
+    assert info.value.line == 9
