@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from hydraflow.jobs import load_job_file, plan
+
 pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nxm"
@@ -62,10 +64,11 @@ def test_nxm_example_runs_once_and_resumes_to_nothing(tmp_path: Path) -> None:
     )
     (project / "hydraflow.yaml").write_text(jobs)
 
-    dry = hydraflow("run", "sample", "--dry-run", cwd=project)
-    assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.startswith("job build-target: run python build.py (1 set, 2 jobs)")
-    assert "job sample: run python sample.py (1 set, 4 jobs, needs: build-target)" in dry.stdout
+    planned = plan(load_job_file(project / "hydraflow.yaml"), ["sample"])
+    assert [(job.name, [step.count for step in steps]) for job, steps in planned] == [
+        ("build-target", [2]),
+        ("sample", [4]),
+    ]
 
     first = hydraflow("run", "sample", cwd=project)
     assert first.returncode == 0, first.stdout + first.stderr
