@@ -121,7 +121,7 @@ class RunCollection(Sequence[R], Generic[R]):
 
     def values(self, key: str, default: Any = MISSING) -> list[Any]:
         """The value of ``key`` for every run (see :meth:`Run.get`)."""
-        return [run.get(key, default) for run in self._runs]
+        return _values(self._runs, key, default)
 
     def map(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
         """Lazily apply ``function(run, *args, **kwargs)`` to every run."""
@@ -144,7 +144,8 @@ class RunCollection(Sequence[R], Generic[R]):
 
     # ------------------------------------------------------------------ selection
 
-    def _predicate(self, criteria: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Callable[[R], bool]:
+    def _mask(self, criteria: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[bool]:
+        """Which runs match all criteria (column by column: one key at a time over the remaining runs)."""
         tests: list[Callable[[R], bool]] = []
         pairs: list[tuple[str, Any]] = []
         for c in criteria:
@@ -158,15 +159,18 @@ class RunCollection(Sequence[R], Generic[R]):
                 msg = f"a filter criterion must be a callable, a (key, value) tuple or a mapping, not {c!r}"
                 raise TypeError(msg)
         pairs.extend(kwargs.items())
-
-        def test(run: R) -> bool:
-            for key, crit in pairs:
-                value = run.lookup(key)
-                if value is MISSING or not matches(value, crit):
-                    return False
-            return all(t(run) for t in tests)
-
-        return test
+        runs = self._runs
+        alive = list(range(len(runs)))
+        for key, crit in pairs:
+            test = _matcher(crit)
+            col = _column([runs[i] for i in alive], key)
+            alive = [i for i, v in zip(alive, col, strict=True) if v is not MISSING and test(v)]
+        for t in tests:
+            alive = [i for i in alive if t(runs[i])]
+        mask = [False] * len(runs)
+        for i in alive:
+            mask[i] = True
+        return mask
 
     def filter(self, *criteria: Criterion, **kwargs: Any) -> RunCollection[R]:
         """The runs matching every criterion.
@@ -177,13 +181,13 @@ class RunCollection(Sequence[R], Generic[R]):
 
         A run that does not have a key does not match a criterion on that key (so :meth:`exclude` keeps it).
         """
-        test = self._predicate(criteria, kwargs)
-        return RunCollection([r for r in self._runs if test(r)])
+        mask = self._mask(criteria, kwargs)
+        return RunCollection([r for r, m in zip(self._runs, mask, strict=True) if m])
 
     def exclude(self, *criteria: Criterion, **kwargs: Any) -> RunCollection[R]:
         """The runs :meth:`filter` would drop (same criteria)."""
-        test = self._predicate(criteria, kwargs)
-        return RunCollection([r for r in self._runs if not test(r)])
+        mask = self._mask(criteria, kwargs)
+        return RunCollection([r for r, m in zip(self._runs, mask, strict=True) if not m])
 
     def _describe(self, criteria: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         parts = [repr(c) for c in criteria] + [f"{k}={v!r}" for k, v in kwargs.items()]
@@ -272,9 +276,13 @@ class RunCollection(Sequence[R], Generic[R]):
             msg = "group_by needs at least one key"
             raise ValueError(msg)
         groups: dict[Hashable, list[R]] = {}
-        for run in self._runs:
-            vals = tuple(to_hashable(run.get(k, None)) for k in keys)
-            groups.setdefault(vals[0] if len(keys) == 1 else vals, []).append(run)
+        cols = [[None if v is MISSING else to_hashable(v) for v in _column(self._runs, k)] for k in keys]
+        if len(keys) == 1:
+            for run, g in zip(self._runs, cols[0], strict=True):
+                groups.setdefault(g, []).append(run)
+        else:
+            for run, g in zip(self._runs, zip(*cols, strict=True), strict=True):
+                groups.setdefault(g, []).append(run)
         return GroupBy(keys, {k: RunCollection(v) for k, v in groups.items()})
 
     def sample(self, k: int, seed: int | random.Random | None = None) -> RunCollection[R]:
@@ -373,8 +381,8 @@ class RunCollection(Sequence[R], Generic[R]):
         return self.to_frame(*keys, defaults=defaults, backend="polars", **computed)
 
 
-def _values(runs: list[R], key: str, default: Any) -> list[Any]:
-    """``[run.get(key, default) for run in runs]``, walking the raw configs directly where possible."""
+def _column(runs: list[R], key: str) -> list[Any]:
+    """``[run.lookup(key) for run in runs]``, walking the raw configs directly where possible."""
     parts = key.replace("__", ".").split(".")
     out: list[Any] = []
     append = out.append
@@ -382,9 +390,37 @@ def _values(runs: list[R], key: str, default: Any) -> list[Any]:
         cfg = run._config  # noqa: SLF001 - the fast path of this module's own Run
         value = MISSING if cfg is None else _lookup_plain(cfg, parts)
         if value is MISSING or isinstance(value, (dict, list)) or (isinstance(value, str) and "${" in value):
-            value = run.get(key, default)
+            value = run.lookup(key)  # missing (maybe in impl/info), a container or an interpolation
         append(value)
     return out
+
+
+def _values(runs: list[R], key: str, default: Any) -> list[Any]:
+    """``[run.get(key, default) for run in runs]`` (KeyError naming the run when missing without default)."""
+    col = _column(runs, key)
+    return [run.get(key, default) if v is MISSING else v for run, v in zip(runs, col, strict=True)]
+
+
+def _matcher(criterion: Any) -> Callable[[Any], bool]:
+    """A one-argument test equivalent to ``matches(value, criterion)``, faster for the common cases."""
+    if callable(criterion) or isinstance(criterion, tuple):
+        return lambda v: matches(v, criterion)
+    if isinstance(criterion, (list, set, frozenset)):
+        try:
+            members = frozenset(criterion)
+        except TypeError:  # unhashable items (lists of lists)
+            return lambda v: matches(v, criterion)
+
+        def member(v: Any) -> bool:
+            if isinstance(v, list):
+                return matches(v, criterion)
+            try:
+                return v in members
+            except TypeError:
+                return matches(v, criterion)
+
+        return member
+    return lambda v: v == criterion and not isinstance(v, list)
 
 
 class GroupBy(Mapping[Hashable, RunCollection[R]]):

@@ -86,6 +86,11 @@ def _lookup_plain(container: Any, parts: Sequence[str]) -> Any:
     """Walk dicts/lists along ``parts``; MISSING when a step does not exist."""
     value = container
     for part in parts:
+        if type(value) is dict:  # the common case, without the cost of an ABC check
+            if part in value:
+                value = value[part]
+                continue
+            return MISSING
         if isinstance(value, Mapping):
             if part in value:
                 value = value[part]
