@@ -10,8 +10,18 @@ import polars as pl
 import pyarrow as pa
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hydraflow.analysis import MultipleRunsFoundError, NoRunFoundError, Run, RunCollection, iter_run_dirs
+from hydraflow.analysis import (
+    MultipleRunsFoundError,
+    NoRunFoundError,
+    Run,
+    RunCollection,
+    iter_run_dirs,
+    matches,
+)
+from hydraflow.analysis.collection import _matcher
 
 
 @pytest.fixture
@@ -210,3 +220,18 @@ def test_pandas_and_polars(train):
 
 def plain_missing_ints(runs):
     return runs.to_pandas("x", defaults={"x": lambda r: 1 if r.get("model.depth") == 1 else None})["x"]
+
+
+SCALAR = (
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-3, 3, allow_nan=False) | st.sampled_from("ab")
+)
+VALUE = SCALAR | st.lists(SCALAR, max_size=3)
+CRITERION = (
+    SCALAR | st.lists(VALUE, max_size=3) | st.tuples(SCALAR, SCALAR) | st.sets(st.integers(-3, 3), max_size=3)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUE, CRITERION)
+def test_fast_matchers_agree_with_matches(value, criterion):
+    assert _matcher(criterion)(value) == matches(value, criterion)
