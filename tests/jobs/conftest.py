@@ -28,7 +28,7 @@ class Config:
 @hydraflow.main(Config)
 def app(run, cfg):
     mlflow.log_metric("score", cfg.x * 10 + (1 if cfg.y == "b" else 0))
-    if cfg.fail:
+    if cfg.fail or cfg.x == 9:
         raise RuntimeError("boom")
 
 
@@ -39,5 +39,5 @@ if __name__ == "__main__":
 
 @pytest.fixture
 def tracked_app() -> str:
-    """The source of a small Hydra app tracked with @hydraflow.main (config x, y, fail, sub.z; metric score)."""
+    """The source of a small Hydra app tracked with @hydraflow.main (config x, y, fail, sub.z; metric score; x=9 fails)."""
     return APP
