@@ -17,7 +17,7 @@ _LAZY: dict[str, str] = {
     "expand": "hydraflow.sweep",
     "Sweep": "hydraflow.sweep",
     "SweepSyntaxError": "hydraflow.sweep",
-    "main": "hydraflow.tracking",
+    "main": "hydraflow.tracking.main",
     "fingerprint": "hydraflow.tracking",
     "Run": "hydraflow.analysis",
     "RunCollection": "hydraflow.analysis",
@@ -39,7 +39,8 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from hydraflow.analysis import Run, RunCollection, iter_run_dirs
     from hydraflow.sweep import Sweep, SweepSyntaxError, expand
-    from hydraflow.tracking import fingerprint, main
+    from hydraflow.tracking import fingerprint
+    from hydraflow.tracking.main import main
 
 
 def __getattr__(name: str) -> Any:
