@@ -79,14 +79,14 @@ def main() -> None:
         root = Path(tmp)
         (root / "app.py").write_text(APP)
         startup = statistics.median(_run(root, [f"hydra.run.dir={root}/single{i}"]) for i in range(3))
-        walls: dict[str, float] = {}
-        for name in args.launchers:
-            runs = []
-            for r in range(args.repeat):
+        # rounds interleave the launchers, so that a load change on the machine hits all of them alike
+        samples: dict[str, list[float]] = {name: [] for name in args.launchers}
+        for r in range(args.repeat):
+            for name in args.launchers:
                 sweep = [f"+i=range(0,{args.jobs})", f"hydra.sweep.dir={root}/{name}{r}"]
-                runs.append(_run(root, ["-m", *LAUNCHERS[name], *sweep], name))
-            walls[name] = statistics.median(runs)
-            print(f"  {name}: {walls[name]:.2f} s", file=sys.stderr, flush=True)
+                samples[name].append(_run(root, ["-m", *LAUNCHERS[name], *sweep], name))
+                print(f"  round {r + 1}: {name}: {samples[name][-1]:.2f} s", file=sys.stderr, flush=True)
+        walls = {name: statistics.median(runs) for name, runs in samples.items()}
 
     ref = walls.get("hydraflow_local")
     print(
