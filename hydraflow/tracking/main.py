@@ -146,13 +146,14 @@ def _hydra_dir(hc: Any) -> Path | None:
 
 def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options) -> Any:
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     hc = HydraConfig.get()
     if opts.update is not None:
         updated = opts.update(cfg)
         if updated is not None:
-            cfg = updated
+            # a returned dataclass instance or dict becomes a config again (params, fingerprint, saved yaml)
+            cfg = updated if isinstance(updated, DictConfig) else OmegaConf.create(updated)
         hydra_dir = _hydra_dir(hc)
         if hydra_dir is not None:
             OmegaConf.save(cfg, hydra_dir / "config.yaml")
