@@ -188,8 +188,9 @@ class _Server:
             "1",
         ]
         self.log = (self.base / "server.log").open("w")
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no huey worker pool needed
         self.proc = subprocess.Popen(
-            cmd, cwd=self.base, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=self.base, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
 
     def wait_ready(self, timeout: float = 240) -> None:
