@@ -107,3 +107,13 @@ def test_flatten_params() -> None:
     assert params["f"] == "True"
     assert params["h"] == "1"
     assert params["g"] == "{}"
+
+
+def test_return_value_encoding() -> None:
+    from hydraflow.tracking.main import _encode_return
+
+    assert _encode_return(0.5) == "0.5"
+    assert _encode_return({"loss": 1, "acc": [0.9]}) == '{"loss": 1, "acc": [0.9]}'
+    assert _encode_return(None) is None
+    assert _encode_return(object()) is None  # not JSON: not stored, a skipped job then returns None
+    assert _encode_return("x" * 9000) is None  # longer than MLflow's tag limit
