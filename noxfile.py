@@ -21,6 +21,12 @@ if _extra:
 
 PYTHONS = ["3.11", "3.13"]
 
+# Tests start hundreds of Python subprocesses that import MLflow, Hydra and submitit: install with compiled
+# bytecode (uv does not compile by default) and let the interpreter keep it, or each subprocess recompiles
+# MLflow from source (measured: 12.6 s of a 23 s job under load).
+os.environ["UV_COMPILE_BYTECODE"] = "1"
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def _can_run_cluster() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
