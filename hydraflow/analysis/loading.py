@@ -13,6 +13,7 @@ second load then only ``stat``\\s the config files and decodes JSON, which is se
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from hydraflow.analysis import _fastyaml
 from hydraflow.analysis._errors import CorruptRunWarning
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 CONFIG_PATH = ("artifacts", ".hydra", "config.yaml")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -195,11 +196,46 @@ def _to_json(cfg: dict[str, Any]) -> str | None:
     return text if json.loads(text) == cfg else None
 
 
-def _load_one(run_dir: Path) -> tuple[Path, dict[str, Any] | None, str | None]:
+def _read_raw(run_dir: Path) -> tuple[Path, bytes | None, str | None]:
+    """The I/O half of :func:`read_config` (threads overlap it; parsing holds the GIL and stays serial)."""
+    d = os.fspath(run_dir)
+    path = os.path.join(d, *CONFIG_PATH)  # noqa: PTH118
     try:
-        return run_dir, read_config(run_dir), None
+        with open(path, "rb") as f:  # noqa: PTH123
+            data = f.read()
+        _check_meta(d)
+    except FileNotFoundError:
+        return run_dir, None, str(_missing_config(d))
     except BadRunError as exc:
         return run_dir, None, str(exc)
+    except OSError as exc:
+        return run_dir, None, f"cannot read {path}: {exc}"
+    return run_dir, data, None
+
+
+def _load_many(dirs: list[Path], n_jobs: int) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+    out: list[tuple[Path, dict[str, Any] | None, str | None]] = []
+    for run_dir, data, problem in _parallel(_read_raw, dirs, n_jobs):
+        if data is None:
+            out.append((run_dir, None, problem))
+            continue
+        try:
+            out.append((run_dir, parse_config(data, config_file(run_dir)), None))
+        except BadRunError as exc:
+            out.append((run_dir, None, str(exc)))
+    return out
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: building many small dicts otherwise triggers it again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _warn_skipped(problem: str) -> None:
@@ -218,10 +254,7 @@ def load_configs(
 ) -> list[tuple[Path, dict[str, Any]]]:
     """Load the configs of ``run_dirs`` (in order), skipping bad runs with a :class:`CorruptRunWarning`."""
     dirs = list(run_dirs)
-    if cache_dir is None:
-        results = _parallel(_load_one, dirs, n_jobs)
-    else:
-        results = _load_indexed(dirs, n_jobs, cache_dir)
+    results = _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
     out: list[tuple[Path, dict[str, Any]]] = []
     for run_dir, cfg, problem in results:
         if cfg is None:
@@ -263,9 +296,7 @@ def _load_indexed(
                 results[i] = (d, json.loads(entry.config), None)
             else:
                 misses.append(i)
-        for i, (d, cfg, problem) in zip(
-            misses, _parallel(_load_one, [dirs[i] for i in misses], n_jobs), strict=True
-        ):
+        for i, (d, cfg, problem) in zip(misses, _load_many([dirs[i] for i in misses], n_jobs), strict=True):
             results[i] = (d, cfg, problem)
             if cfg is not None:
                 st = stats[i]
