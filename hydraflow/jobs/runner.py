@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hydraflow.hydra_native import hydra_safe_arguments
 from hydraflow.jobs.schema import Job, JobFile, JobFileError, JobSet, merge_settings, setting_key
 
 if TYPE_CHECKING:
@@ -192,59 +193,6 @@ def run_argv(
         argv.append(f"hydra.sweep.dir=multirun/{job.name}/{stamp}/{index}")
     argv += hydra_safe_arguments(job_set.overrides)
     return argv
-
-
-def _hydra_quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _is_plain(argument: str) -> bool:
-    """Whether the argument is one plain Hydra override that the sweep grammar leaves exactly as it is."""
-    from hydraflow.sweep import expand
-
-    try:
-        sweep = expand([argument])
-        return sweep.count == 1 and sweep[0] == [argument]
-    except Exception:  # noqa: BLE001 - not plain (a bad one was already reported by plan())
-        return False
-
-
-def hydra_safe_arguments(arguments: Sequence[str]) -> list[str]:
-    """The sweep arguments as they are given to a Hydra app on its command line.
-
-    Hydra reads the command line before the sweeper does: it rejects some forms of the extended syntax
-    (``model.lr/m=1,2``, ``a=(1,2)_(3)``) and applies every argument it does not see as a sweep to the app's
-    config while composing it (``lr=0.01:0.03:0.01`` would be set as a string into a float field). So every
-    argument that the grammar expands (anything but a plain ``key=value``) goes, in order and quoted, into one
-    ``++hydra.sweeper={params:{key:'value',...}}`` setting, whose values reach the sweeper raw. Plain
-    overrides, and arguments whose key cannot be a params key (``+key=...``, ``~key``), stay as they are.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-
-    def routed(params: dict[str, str]) -> str | None:
-        items = ", ".join(f"{key}:{_hydra_quote(value)}" for key, value in params.items())
-        text = f"++hydra.sweeper={{params:{{{items}}}}}"
-        try:
-            value = parser.parse_override(text).value()
-        except Exception:  # noqa: BLE001 - e.g. a key Hydra cannot take as a dict key
-            return None
-        return text if value == {"params": params} else None
-
-    params: dict[str, str] = {}
-    plain: list[str] = []
-    for argument in arguments:
-        key, sep, value = argument.partition("=")
-        key = key.strip()
-        if not sep or key in params or _is_plain(argument) or routed({key: value}) is None:
-            plain.append(argument)
-        else:
-            params[key] = value
-    if not params:
-        return plain
-    text = routed(params)
-    return list(arguments) if text is None else [text, *plain]
 
 
 # ------------------------------------------------------------------------------------------- dry run / show

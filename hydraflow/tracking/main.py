@@ -106,6 +106,12 @@ def main(
                 sys.argv[1:] = [a for a in sys.argv[1:] if a != DRY_RUN_FLAG]
                 state["dry_run"] = True
                 os.environ[DRY_RUN_ENV] = "1"  # for launchers that start fresh worker processes
+            if cfg_passthrough is None:
+                # Hydra applies every non-sweep argument to the config before the sweeper sees it: extended
+                # sweeps (lr=0.01:0.05:0.01 on a float field, wd/m=5) go to hydra.sweeper.params instead.
+                from hydraflow.hydra_native import hydra_safe_argv
+
+                sys.argv[1:] = hydra_safe_argv(sys.argv[1:])
             return hydra_main(cfg_passthrough)
 
         return entry
