@@ -306,6 +306,8 @@ class Run(Generic[C, I]):
         if self._cfg is None:
             from omegaconf import OmegaConf
 
+            import hydraflow.tracking  # noqa: F401 - registers the ${hydraflow.id:...} resolver saved configs use
+
             cfg: Any = OmegaConf.create(self.config)
             if self.cfg_type is not None:
                 try:

@@ -242,3 +242,25 @@ def test_warning_category_is_filterable(tmp_path):
         with pytest.raises(CorruptRunWarning):
             Run.load([bad])
     assert sys.modules.get("hydraflow.analysis") is not None
+
+
+def test_cfg_resolves_hydraflow_id_without_importing_tracking_first(tmp_path) -> None:
+    """Hydra saves configs unresolved: ``${hydraflow.id:...}`` must resolve in a fresh analysis process."""
+    import subprocess
+    import sys
+
+    hydra_dir = tmp_path / "0" / "run1" / "artifacts" / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    (hydra_dir / "config.yaml").write_text("model: cnn\nseed: 3\ntarget_id: ${hydraflow.id:model,seed}\n")
+    code = (
+        "import sys\nfrom hydraflow import Run\n"
+        f"run = Run.load({str(tmp_path / '0' / 'run1')!r})\n"
+        "assert 'hydraflow.tracking' not in sys.modules\n"
+        "target_id = run.cfg.target_id\n"
+        "from hydraflow import fingerprint\n"
+        "print(target_id, fingerprint({'model': 'cnn', 'seed': 3}, 'model', 'seed', length=16))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert len(out) == 2
+    assert out[0] == out[1]
+    assert len(out[0]) == 16
