@@ -27,13 +27,17 @@ def _slurm_problem() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} not on PATH"
     try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20, check=False)
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"sinfo failed: {exc}"
     states = out.stdout.split()
     if out.returncode != 0 or not any(s.rstrip("*~#") in {"idle", "mixed", "allocated"} for s in states):
         return f"no usable SLURM node (sinfo rc={out.returncode}: {out.stdout.strip()} {out.stderr.strip()})"
-    acct = subprocess.run(["sacct", "-n", "-X", "-S", "now"], capture_output=True, text=True, check=False, timeout=20)
+    acct = subprocess.run(
+        ["sacct", "-n", "-X", "-S", "now"], capture_output=True, text=True, check=False, timeout=20
+    )
     if acct.returncode != 0:
         return f"sacct does not work (accounting down?): {acct.stderr.strip()}"
     return None
@@ -72,13 +76,27 @@ def repo_root() -> Path:
 def run_python(tmp_path: Path):
     """Run ``python ARGS...`` as a real subprocess in ``tmp_path``; returns the CompletedProcess."""
 
-    def _run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True,
-             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def _run(
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1", **(env or {})}
-        proc = subprocess.run([sys.executable, *args], cwd=cwd or tmp_path, env=full_env, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, *args],
+            cwd=cwd or tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and proc.returncode != 0:
-            pytest.fail(f"python {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+            pytest.fail(
+                f"python {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
     return _run

@@ -260,7 +260,9 @@ def test_cfg_resolves_hydraflow_id_without_importing_tracking_first(tmp_path) ->
         "from hydraflow import fingerprint\n"
         "print(target_id, fingerprint({'model': 'cnn', 'seed': 3}, 'model', 'seed', length=16))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert len(out) == 2
     assert out[0] == out[1]
     assert len(out[0]) == 16
