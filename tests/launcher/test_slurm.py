@@ -187,6 +187,9 @@ def test_failing_job_is_reported_and_the_others_finish(tmp_path: Path) -> None:
     assert "#1 FAILED: ValueError: a is one" in out
     assert sorted(p.name for p in ctl.marks.glob("*.done")) == ["0.done", "2.done"]
     assert ctl.count("sbatch") == 1  # the whole batch is one job array
+    # one sacct per poll for the whole array, backing off (0.25, 0.5, 1, 2, 4 ... s): a handful, not per job
+    assert 1 <= ctl.count("sacct") <= 15
+    assert ctl.count("squeue") == 0
 
 
 @pytest.mark.slurm
