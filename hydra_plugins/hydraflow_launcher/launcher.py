@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from hydra.plugins.launcher import Launcher
@@ -30,61 +31,38 @@ class _HydraflowLauncher(Launcher):
         self.hydra_context = hydra_context
         self.task_function = task_function
 
-    def _context(self) -> tuple[HydraContext, TaskFunction, DictConfig]:
+    # the module of hydraflow.launch that runs a batch: launch(hydra_context=, task_function=, config=,
+    # job_overrides=, initial_job_idx=, params=) -> list[JobReturn]; imported on first launch only
+    _BACKEND: str
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        """Run one batch on this launcher's backend; JobReturns in job order."""
         if self.hydra_context is None or self.task_function is None or self.config is None:
             raise RuntimeError(f"{type(self).__name__}.launch() called before setup()")
-        return self.hydra_context, self.task_function, self.config
+        backend = importlib.import_module(self._BACKEND)
+        return backend.launch(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=self.config,
+            job_overrides=job_overrides,
+            initial_job_idx=initial_job_idx,
+            params=self.params,
+        )
 
 
 class HydraflowLocalLauncher(_HydraflowLauncher):
     """``hydra/launcher=hydraflow_local``: bounded pool of forked processes, one per job."""
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        """Run one batch in forked processes; JobReturns in job order."""
-        from hydraflow.launch import local
-
-        hydra_context, task_function, config = self._context()
-        return local.launch(
-            hydra_context=hydra_context,
-            task_function=task_function,
-            config=config,
-            job_overrides=job_overrides,
-            initial_job_idx=initial_job_idx,
-            options=local.LocalOptions(**self.params),
-        )
+    _BACKEND = "hydraflow.launch.local"
 
 
 class HydraflowSlurmLauncher(_HydraflowLauncher):
     """``hydra/launcher=hydraflow_slurm``: one ``sbatch`` job array per batch (split at MaxArraySize)."""
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        """Submit one batch as job array(s) and wait for every job; JobReturns in job order."""
-        from hydraflow.launch import slurm
-
-        hydra_context, task_function, config = self._context()
-        return slurm.launch(
-            hydra_context=hydra_context,
-            task_function=task_function,
-            config=config,
-            job_overrides=job_overrides,
-            initial_job_idx=initial_job_idx,
-            params=self.params,
-        )
+    _BACKEND = "hydraflow.launch.slurm"
 
 
 class HydraflowPBSLauncher(_HydraflowLauncher):
     """``hydra/launcher=hydraflow_pbs``: one PBS job array per batch (hydraflow's submitit PBS plugin)."""
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        """Submit one batch as PBS job array(s) and wait for every job; JobReturns in job order."""
-        from hydraflow.launch import pbs_launch  # type: ignore[attr-defined,unused-ignore]
-
-        hydra_context, task_function, config = self._context()
-        return pbs_launch.launch(
-            hydra_context=hydra_context,
-            task_function=task_function,
-            config=config,
-            job_overrides=job_overrides,
-            initial_job_idx=initial_job_idx,
-            params=self.params,
-        )
+    _BACKEND = "hydraflow.launch.pbs_launch"

@@ -94,9 +94,13 @@ def launch(
     config: DictConfig,
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
-    options: LocalOptions,
+    params: dict[str, Any],
 ) -> list[JobReturn]:
-    """Run one batch of jobs in forked processes; returns their JobReturns in job order."""
+    """Run one batch of jobs in forked processes; returns their JobReturns in job order.
+
+    ``params`` are the ``hydra.launcher`` fields (see :class:`LocalOptions`).
+    """
+    options = LocalOptions(**params)
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     sweep_dir = Path(str(config.hydra.sweep.dir))
