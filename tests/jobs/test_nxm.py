@@ -3,6 +3,7 @@ target with every sampler, and does nothing new the second time. Real subprocess
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -34,7 +35,7 @@ def hydraflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def runs(db: Path) -> dict[str, list[dict[str, str]]]:
     """experiment name -> runs (run id, status, end time, params and tags)."""
-    with sqlite3.connect(db) as con:
+    with contextlib.closing(sqlite3.connect(db)) as con:
         out: dict[str, list[dict[str, str]]] = {}
         for run_id, status, end, exp in con.execute(
             "SELECT r.run_uuid, r.status, r.end_time, e.name FROM runs r "

@@ -3,6 +3,7 @@ then `hydraflow runs` with its table and CSV/Parquet export, all as subprocesses
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shlex
@@ -65,7 +66,7 @@ def test_run_a_real_hydra_app_then_list_the_runs(tmp_path: Path, tracked_app: st
     train_command = shlex.split(next(line for line in proc.stdout.splitlines() if line.startswith("$ "))[2:])
     assert train_command[-1] == "++hydra.sweeper={params:{x:'1,2,9', y:'a,b', sub.z/m:'5'}}"
 
-    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db:
         rows = db.execute(
             "SELECT r.status, p1.value, p2.value, p3.value FROM runs r "
             "JOIN params p1 ON p1.run_uuid = r.run_uuid AND p1.key = 'x' "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -45,7 +46,7 @@ def test_submit_sends_the_job_to_slurm(tmp_path: Path, tracked_app: str) -> None
     assert "hydra/launcher=hydraflow_slurm" in proc.stdout
     assert "hydraflow_slurm: submitting 2 jobs as 1 job array" in out
     assert "summary: 1 ok, 0 failed, 0 skipped" in proc.stdout
-    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db:
         rows = db.execute(
             "SELECT r.status, p.value FROM runs r JOIN params p ON p.run_uuid = r.run_uuid AND p.key = 'x'"
         ).fetchall()

@@ -6,6 +6,7 @@ subprocess per assertion.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -72,7 +73,7 @@ def test_sqlite_run_rerun_fail_resume_delete(  # noqa: PLR0915
     assert art.parent.parent.name == run.info.experiment_id
     assert sorted((r["seed"], r["value"]) for r in s.returns()) == [(1, 10), (2, 20)]
     # the (key, value) index that keeps the fingerprint lookup flat was added to the sqlite store
-    with sqlite3.connect(s.root / "mlflow.db") as con:
+    with contextlib.closing(sqlite3.connect(s.root / "mlflow.db")) as con:
         names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "hydraflow_tags_key_value" in names
 
