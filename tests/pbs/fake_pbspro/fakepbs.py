@@ -103,7 +103,10 @@ def run(seq: str, script: str, out: str, workdir: str, *indices: str) -> None:
             )
             _write(key, job_state="R", substate=42, pid=proc.pid, exec_host="localhost/0")
             rc = proc.wait()
-        if (_read(key) or {}).get("substate") != 91:  # not deleted meanwhile
+        current = _read(key)
+        # not deleted meanwhile (qdel: substate 91), and not forgotten by the server (no record): a server
+        # without job history must not bring a vanished job back as finished
+        if current is not None and current.get("substate") != 91:
             status = 256 - rc if rc < 0 else rc  # killed by a signal: 256 + signal number
             _write(key, job_state="X" if index is not None else "F", substate=92, Exit_status=status)
     if indices:
