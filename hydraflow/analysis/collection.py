@@ -225,11 +225,7 @@ class RunCollection(Sequence[R], Generic[R]):
         Raises:
             NoRunFoundError: No run matches.
         """
-        found = self.filter(*criteria, **kwargs) if criteria or kwargs else self
-        if not found:
-            msg = f"no run matches {self._describe(criteria, kwargs)} (among {len(self)} runs)"
-            raise NoRunFoundError(msg)
-        return found[0]
+        return self._matching(criteria, kwargs)[0]
 
     def last(self, *criteria: Criterion, **kwargs: Any) -> R:
         """The last run (matching the criteria, if given).
@@ -237,11 +233,15 @@ class RunCollection(Sequence[R], Generic[R]):
         Raises:
             NoRunFoundError: No run matches.
         """
+        return self._matching(criteria, kwargs)[-1]
+
+    def _matching(self, criteria: tuple[Criterion, ...], kwargs: dict[str, Any]) -> RunCollection[R]:
+        """The runs matching the criteria (all runs without any); NoRunFoundError when there are none."""
         found = self.filter(*criteria, **kwargs) if criteria or kwargs else self
         if not found:
             msg = f"no run matches {self._describe(criteria, kwargs)} (among {len(self)} runs)"
             raise NoRunFoundError(msg)
-        return found[-1]
+        return found
 
     def sort(self, *keys: str | Callable[[R], Any], reverse: bool = False) -> RunCollection[R]:
         """Sorted by the keys (stable). Runs missing a key (or with None) go last, also with ``reverse``.
