@@ -30,7 +30,6 @@ from hydra.errors import CompactHydraException
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hydra.core.override_parser.types import Override
     from omegaconf import DictConfig
 
     from hydraflow.sweep import NativeExpander, Sweep
@@ -184,29 +183,14 @@ def _describe(job: int, overrides: Sequence[str]) -> str:
 
 class _Validator:
     def __init__(self, config_loader: Any, master: DictConfig) -> None:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from hydraflow.launch.compose import OverrideClassifier
 
         self.loader = config_loader
         self.master = master
-        self.parser = OverridesParser.create()
-        self.parsed: dict[str, Override] = {}
-        self.is_group: dict[str, bool] = {}
+        self.classifier = OverrideClassifier(config_loader, master)
+        self.parsed = self.classifier.parsed
+        self.is_group = self.classifier.is_group
         self.report = ValidationReport()
-        self.repo = self._repository()
-
-    def _repository(self) -> Any:
-        """Hydra's config repository with the app's search path, to tell config groups from keys."""
-        from omegaconf import OmegaConf
-
-        hydra_overrides = OmegaConf.to_container(self.master.hydra.overrides.hydra, resolve=False)
-        try:
-            _, repo = self.loader._parse_overrides_and_create_caching_repo(  # noqa: SLF001
-                self.master.hydra.job.config_name, hydra_overrides
-            )
-        except Exception:  # unknown Hydra internals: every override counts as a group
-            log.debug("config repository unavailable: validating by full composition", exc_info=True)
-            return None
-        return repo
 
     def classify(self, text: str, job: int, overrides: Sequence[str]) -> bool:
         """Parse one job override (once); True when it selects a config group."""
@@ -214,7 +198,7 @@ class _Validator:
         if known is not None:
             return known
         try:
-            override = self.parser.parse_override(text)
+            override = self.classifier.parse(text)
         except Exception as exc:
             raise SweepError(f"{_describe(job, overrides)}: Hydra cannot parse {text!r}: {exc}") from exc
         if override.is_sweep_override():
@@ -222,13 +206,7 @@ class _Validator:
                 f"{_describe(job, overrides)}: {text!r} is still a sweep after expansion "
                 "(quote the value to use it literally)"
             )
-        self.parsed[text] = override
-        if self.repo is None:
-            group = True
-        else:
-            group = not isinstance(override.value(), dict) and self.repo.group_exists(override.key_or_group)
-        self.is_group[text] = group
-        return group
+        return self.classifier.classify(text)
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         self.report.compositions += 1

@@ -1,12 +1,14 @@
 """The ``hydraflow_local`` backend: a bounded pool of forked processes, one process per job.
 
 The parent (the Hydra application, already initialised) forks one child per job, at most ``n_jobs`` at a
-time. The child re-composes its job config with ``config_loader.load_sweep_config``, runs it with Hydra's
-``run_job`` and sends the pickled :class:`~hydra.core.utils.JobReturn` back through a pipe. A child that dies
-without sending a result (segfault, ``os._exit``, OOM kill, timeout) becomes a ``FAILED`` JobReturn whose
-error names the exit code or signal; the other jobs go on. No threads are used in the parent (forking a
-threaded process is unsafe), so the pool is a single ``selectors`` loop over the result pipes and, where
-the kernel has them, pidfds.
+time. The child gets its job config from a :class:`~hydraflow.launch.compose.JobComposer` (the parent
+composes the config once per combination of config groups before forking; the child applies its value
+overrides to its copy-on-write copy — the same config ``config_loader.load_sweep_config`` would return),
+runs it with Hydra's ``run_job`` and sends the pickled :class:`~hydra.core.utils.JobReturn` back through a
+pipe. A child that dies without sending a result (segfault, ``os._exit``, OOM kill, timeout) becomes a
+``FAILED`` JobReturn whose error names the exit code or signal; the other jobs go on. No threads are used
+in the parent (forking a threaded process is unsafe), so the pool is a single ``selectors`` loop over the
+result pipes and, where the kernel has them, pidfds.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from omegaconf import OmegaConf, open_dict
 
 from hydraflow.launch.common import JobFailedError, Progress, describe_exit, usable_cpus
+from hydraflow.launch.compose import JobComposer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -139,12 +142,14 @@ class _Pool:
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, _Child] = {}  # pid -> child
         self.use_pidfd = hasattr(os, "pidfd_open")
+        self.composer = JobComposer(hydra_context.config_loader, config)
 
     # ---------------------------------------------------------------- parent side
     def run(self, jobs: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
         results: list[JobReturn | None] = [None] * len(jobs)
         pending = deque(range(len(jobs)))
         progress = Progress(len(jobs), mode=self.options.progress, label="hydraflow_local")
+        self.composer.plan(jobs)
         # Objects that exist now are never scanned by the children's garbage collector: without this, the
         # first collection in each child touches every object and copies most of the parent's memory.
         gc.freeze()
@@ -181,6 +186,8 @@ class _Pool:
         return [r for r in results if r is not None]
 
     def _start(self, index: int, job_num: int, overrides: list[str]) -> None:
+        if self.composer.prepare(overrides):
+            gc.freeze()  # the new base too: children must not copy it by scanning it
         rfd, wfd = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # unflushed text would be written twice after fork
             with contextlib.suppress(Exception):
@@ -370,7 +377,7 @@ class _Pool:
             os._exit(code)
 
     def _child_run(self, job_num: int, overrides: list[str]) -> dict[str, Any]:  # pragma: no cover
-        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        sweep_config = self.composer.compose(overrides, in_place=True)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = str(job_num)
             sweep_config.hydra.job.num = job_num
