@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,9 +57,9 @@ def _wrappers(bindir: Path, calls: Path) -> None:
         wrapper.chmod(0o755)
 
 
-def _run(root: Path, name: str, jobs: int) -> dict[str, float]:
-    calls = root / f"{name}.calls"
-    bindir = root / f"{name}-bin"
+def _run(root: Path, name: str, jobs: int, tag: str = "") -> dict[str, float]:
+    calls = root / f"{name}{tag}.calls"
+    bindir = root / f"{name}{tag}-bin"
     _wrappers(bindir, calls)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     args = [
@@ -65,13 +67,16 @@ def _run(root: Path, name: str, jobs: int) -> dict[str, float]:
         *LAUNCHERS[name],
         "hydra.launcher.timeout_min=10",
         f"+i=range(0,{jobs})",
-        f"hydra.sweep.dir={root}/{name}",
+        f"hydra.sweep.dir={root}/{name}{tag}",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     proc = subprocess.run(
         [sys.executable, "app.py", *args], cwd=root, env=env, capture_output=True, text=True, check=False
     )
-    wall = time.time() - t0
+    t1 = time.time()
+    wall = t1 - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     lines = [line.split() for line in calls.read_text().splitlines()] if calls.exists() else []
@@ -79,7 +84,33 @@ def _run(root: Path, name: str, jobs: int) -> dict[str, float]:
     sbatch_times = [float(t) for tool, t in lines if tool == "sbatch"]
     counts["to_sbatch"] = (min(sbatch_times) - t0) if sbatch_times else float("nan")
     counts["wall"] = wall
+    counts["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    starts, ends = _array_times(t0, t1)
+    counts["span"] = (max(ends) - min(starts)) if starts else float("nan")
+    counts["tail"] = (t1 - max(ends)) if ends else float("nan")
     return counts
+
+
+def _array_times(t0: float, t1: float) -> tuple[list[float], list[float]]:
+    """Start and end times (epoch s, 1 s resolution) of the array tasks that ran between t0 and t1."""
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    out = subprocess.run(
+        [
+            "sacct", "-X", "-n", "-P", "--format=JobID,Start,End",
+            "-S", time.strftime(fmt, time.localtime(t0 - 1)), "-E", time.strftime(fmt, time.localtime(t1 + 1)),
+        ],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    starts, ends = [], []
+    for line in out.splitlines():
+        job, start, end = [*line.split("|"), "", "", ""][:3]
+        if "_" not in job or "Unknown" in (start, end) or not start or not end:
+            continue
+        s0 = time.mktime(time.strptime(start, fmt))
+        if s0 >= t0 - 1:
+            starts.append(s0)
+            ends.append(time.mktime(time.strptime(end, fmt)))
+    return starts, ends
 
 
 def main() -> None:
@@ -88,6 +119,7 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=100, help="number of no-op jobs (default 100)")
     parser.add_argument("--launchers", nargs="+", default=list(LAUNCHERS), choices=list(LAUNCHERS))
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are reported")
     args = parser.parse_args()
     cpus = subprocess.run(
         ["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=False
@@ -96,22 +128,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hf-bench-slurm-", dir=os.environ.get("HF_BENCH_DIR")) as tmp:
         root = Path(tmp)
         (root / "app.py").write_text(APP)
-        for name in args.launchers:
-            results[name] = _run(root, name, args.jobs)
-            print(f"  {name}: {results[name]['wall']:.2f} s", file=sys.stderr, flush=True)
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in args.launchers}
+        for r in range(args.repeat):
+            # alternate the order: the scheduler's cadence drifts (tasks start on job end or every
+            # sched_interval), and it must hit both launchers alike
+            order = args.launchers if r % 2 == 0 else list(reversed(args.launchers))
+            for name in order:
+                rounds[name].append(_run(root, f"{name}", args.jobs, tag=str(r)))
+                print(
+                    f"  round {r + 1}: {name}: {rounds[name][-1]['wall']:.2f} s", file=sys.stderr, flush=True
+                )
+        for name, runs in rounds.items():
+            results[name] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
     ref = results.get("hydraflow_slurm")
-    print(f"\n### {args.jobs} no-op jobs on the single-node SLURM cluster (node CPUs: {cpus or '?'})\n")
     print(
-        "| launcher | wall time (s) | start to first sbatch (s) | sbatch calls | sacct calls | squeue calls | wall / hydraflow_slurm |"
+        f"\n### {args.jobs} no-op jobs on the single-node SLURM cluster (node CPUs: {cpus or '?'}), "
+        f"median of {args.repeat} interleaved rounds\n"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| launcher | wall time (s) | start to first sbatch (s) | array span (s) | last task end to return (s) "
+        "| controller CPU (s) | sbatch calls | sacct calls | squeue calls | wall / hydraflow_slurm |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         ratio = f"{r['wall'] / ref['wall']:.2f}x" if ref else "-"
         print(
-            f"| {name} | {r['wall']:.2f} | {r['to_sbatch']:.2f} | {int(r['sbatch'])} | {int(r['sacct'])} | "
-            f"{int(r['squeue'])} | {ratio} |"
+            f"| {name} | {r['wall']:.2f} | {r['to_sbatch']:.2f} | {r['span']:.0f} | {r['tail']:.1f} | "
+            f"{r['cpu']:.2f} | {r['sbatch']:g} | {r['sacct']:g} | {r['squeue']:g} | {ratio} |"
         )
+    print(
+        "\nArray span: first task start to last task end in sacct (1 s resolution) — the scheduler and the node; "
+        "last task end to return: how soon the controller noticed the end of the sweep and came back; "
+        "controller CPU: user+sys of the Hydra process and the scheduler commands it ran."
+    )
 
 
 if __name__ == "__main__":
