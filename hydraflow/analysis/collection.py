@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from hydraflow.analysis._errors import MultipleRunsFoundError, NoRunFoundError
@@ -20,7 +21,7 @@ Backend = Literal["arrow", "pandas", "polars"]
 Criterion = Callable[[Any], bool] | tuple[str, Any] | Mapping[str, Any]
 
 
-def matches(value: Any, criterion: Any) -> bool:  # noqa: PLR0911
+def matches(value: Any, criterion: Any) -> bool:
     """Whether a value matches a filter criterion.
 
     - a callable: ``criterion(value)`` is true;
@@ -34,6 +35,12 @@ def matches(value: Any, criterion: Any) -> bool:  # noqa: PLR0911
     """
     if callable(criterion):
         return bool(criterion(value))
+    if isinstance(value, Enum) and not isinstance(criterion, Enum):  # typed config: Color.RED matches "RED"
+        return matches(value.name, criterion) or _plain_match(value, criterion)
+    return _plain_match(value, criterion)
+
+
+def _plain_match(value: Any, criterion: Any) -> bool:  # noqa: PLR0911
     if isinstance(criterion, (list, set, frozenset)):
         if isinstance(value, list):
             if value == list(criterion):
@@ -391,6 +398,8 @@ def _column(runs: list[R], key: str) -> list[Any]:
         value = MISSING if cfg is None else _lookup_plain(cfg, parts)
         if value is MISSING or isinstance(value, (dict, list)) or (isinstance(value, str) and "${" in value):
             value = run.lookup(key)  # missing (maybe in impl/info), a container or an interpolation
+        elif run.cfg_type is not None:
+            value = run.typed_value(key, value)
         append(value)
     return out
 
@@ -412,7 +421,7 @@ def _matcher(criterion: Any) -> Callable[[Any], bool]:
             return lambda v: matches(v, criterion)
 
         def member(v: Any) -> bool:
-            if isinstance(v, list):
+            if isinstance(v, (list, Enum)):
                 return matches(v, criterion)
             try:
                 return v in members
@@ -420,7 +429,11 @@ def _matcher(criterion: Any) -> Callable[[Any], bool]:
                 return matches(v, criterion)
 
         return member
-    return lambda v: v == criterion and not isinstance(v, list)
+
+    def equal(v: Any) -> bool:
+        return (v == criterion and not isinstance(v, list)) or (isinstance(v, Enum) and matches(v, criterion))
+
+    return equal
 
 
 class GroupBy(Mapping[Hashable, RunCollection[R]]):

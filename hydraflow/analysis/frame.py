@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 
 import pyarrow as pa
@@ -14,6 +15,8 @@ def _as_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
+    if isinstance(value, Enum):  # a typed config's enum field: its name, as the YAML file has it
+        return value.name
     if isinstance(value, (dict, list, tuple)):
         try:
             return json.dumps(value, default=str, sort_keys=True)

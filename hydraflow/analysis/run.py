@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import threading
@@ -42,6 +43,39 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+_CONTAINER: Any = object()  # _schema_node: a typed container (nested dataclass, typed list or dict)
+
+
+@functools.lru_cache(maxsize=64)
+def _schema(cfg_type: type) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.structured(cfg_type)
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema_node(cfg_type: type, key: str) -> Any:
+    """The typed value node of ``cfg_type`` at ``key``, :data:`_CONTAINER`, or None (untyped or absent)."""
+    from omegaconf import DictConfig
+    from omegaconf.nodes import AnyNode, ValueNode
+
+    try:
+        node: Any = _schema(cfg_type)
+        for part in key.split("."):
+            if not isinstance(node, DictConfig) or node._is_none() or node._is_missing():  # noqa: SLF001
+                return None
+            node = node._get_node(part)  # noqa: SLF001
+            if node is None:
+                return None
+    except Exception:  # noqa: BLE001 - a class OmegaConf cannot read: run.cfg reports it
+        return None
+    if isinstance(node, AnyNode):
+        return None
+    if isinstance(node, ValueNode):
+        return node
+    return _CONTAINER
+
+
 """Sentinel: "no default given"."""
 
 ImplFactory = Callable[[Path], Any] | Callable[[Path, Any], Any]
@@ -354,7 +388,7 @@ class Run(Generic[C, I]):
 
     # ------------------------------------------------------------------ values
 
-    def _from_config(self, key: str) -> Any:
+    def _from_config(self, key: str) -> Any:  # noqa: PLR0911
         value = _lookup_plain(self.config, key.split("."))
         if value is MISSING:
             if self.cfg_type is not None:
@@ -374,7 +408,34 @@ class Run(Generic[C, I]):
             except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside Hydra: keep the raw text
                 return value
             return value if found is MISSING else found
+        if self.cfg_type is not None:
+            return self.typed_value(key, value)
         return value
+
+    def typed_value(self, key: str, value: Any) -> Any:
+        """``value`` (read from the saved YAML at ``key``) as ``cfg_type`` types it, like ``run.cfg`` does.
+
+        A field declared ``float`` gives a float for a YAML ``1``, an ``Enum`` field its member, a ``Path``
+        field a ``Path``; keys the class does not type (``Any``, undeclared) keep the YAML value. Only the
+        one value is converted: the whole ``DictConfig`` is built only for a typed container (a nested
+        dataclass or a typed list/dict), or to report a value that does not fit the class.
+        """
+        if self.cfg_type is None:
+            return value
+        node = _schema_node(self.cfg_type, key)
+        if node is None:
+            return value
+        if node is not _CONTAINER:
+            try:
+                return node.validate_and_convert(value)
+            except Exception:  # noqa: BLE001, S110 - self.cfg below raises RunLoadError naming run and class
+                pass
+        from omegaconf import OmegaConf
+
+        found = OmegaConf.select(self.cfg, key, default=MISSING)
+        if OmegaConf.is_config(found):
+            return OmegaConf.to_container(found, resolve=True)
+        return value if found is MISSING else found
 
     def lookup(self, key: str) -> Any:
         """Like :meth:`get`, but returns :data:`MISSING` for a key found nowhere."""

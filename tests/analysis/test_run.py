@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 import os
+import pathlib
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from hydraflow.analysis import CorruptRunWarning, Run, RunCollection, RunLoadError, iter_run_dirs
 from hydraflow.analysis.loading import _index_path
@@ -266,3 +269,93 @@ def test_cfg_resolves_hydraflow_id_without_importing_tracking_first(tmp_path) ->
     assert len(out) == 2
     assert out[0] == out[1]
     assert len(out[0]) == 16
+
+
+class Color(enum.Enum):
+    RED = 1
+    BLUE = 2
+
+
+@dataclass
+class _Opt:
+    momentum: float = 0.9
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+
+
+@dataclass
+class TypedConfig:
+    lr: float = 0.1
+    color: Color = Color.RED
+    out: pathlib.Path = pathlib.Path("out")
+    maybe: float | None = None
+    free: Any = None
+    opt: _Opt = field(default_factory=_Opt)
+
+
+TYPED_CFG = {
+    "lr": 1,
+    "color": "BLUE",
+    "out": "/data/x",
+    "maybe": None,
+    "free": 1,
+    "opt": {"momentum": 1, "betas": [1, 2]},
+    "extra": 5,
+}
+
+
+def test_get_on_a_typed_config_returns_what_cfg_holds(tmp_path):
+    d = write_run(tmp_path, "t", TYPED_CFG)
+    r = Run[TypedConfig].load(d)
+    values = {key: r.get(key) for key in ("lr", "color", "out", "maybe", "free", "opt.momentum", "extra")}
+    assert values == {
+        "lr": 1.0,
+        "color": Color.BLUE,
+        "out": pathlib.Path("/data/x"),
+        "maybe": None,
+        "free": 1,
+        "opt.momentum": 1.0,
+        "extra": 5,
+    }
+    assert type(values["lr"]) is float
+    assert type(values["opt.momentum"]) is float
+    assert type(values["free"]) is int  # Any: the YAML value
+    assert r._cfg is None  # scalars are converted one by one, without building the DictConfig
+    assert r.get("opt.betas") == [1.0, 2.0]  # a typed container goes through run.cfg
+    assert all(type(b) is float for b in r.get("opt.betas"))
+    for key in ("lr", "color", "out", "opt.momentum", "free"):
+        assert r.get(key) == OmegaConf.select(r.cfg, key), key
+    untyped = Run.load(d)
+    assert untyped.get("lr") == 1
+    assert type(untyped.get("lr")) is int
+    assert untyped.get("color") == "BLUE"
+
+
+def test_a_value_that_does_not_fit_the_class_names_the_run(tmp_path):
+    r = Run[TypedConfig].load(write_run(tmp_path, "bad", {**TYPED_CFG, "color": "GREEN"}))
+    assert r.get("lr") == 1.0
+    with pytest.raises(RunLoadError, match="does not fit TypedConfig"):
+        r.get("color")
+
+
+def test_collections_of_typed_runs_filter_and_tabulate_typed_values(tmp_path):
+    dirs = [
+        write_run(tmp_path, f"r{i}", {**TYPED_CFG, "lr": i, "color": c})
+        for i, c in enumerate(["RED", "BLUE", "RED"])
+    ]
+    runs = Run[TypedConfig].load(dirs)
+    assert [r.run_id for r in runs.filter(color=Color.RED)] == ["r0", "r2"]
+    assert [r.run_id for r in runs.filter(color="RED")] == ["r0", "r2"]
+    assert [r.run_id for r in runs.filter(color=["BLUE"])] == ["r1"]
+    assert [r.run_id for r in runs.filter(lr=(0.5, 2.0))] == ["r1", "r2"]
+    assert runs.values("lr") == [0.0, 1.0, 2.0]
+    assert all(type(v) is float for v in runs.values("lr"))
+    assert runs.unique("color") == [Color.RED, Color.BLUE]
+    table = runs.to_frame("lr", "color", "out")
+    assert table.column("color").to_pylist() == ["RED", "BLUE", "RED"]
+    assert table.column("lr").to_pylist() == [0.0, 1.0, 2.0]
+    assert table.column("out").to_pylist() == ["/data/x"] * 3
+    groups = runs.group_by("color")
+    assert {k: [r.run_id for r in g] for k, g in groups.items()} == {
+        Color.RED: ["r0", "r2"],
+        Color.BLUE: ["r1"],
+    }
