@@ -102,6 +102,7 @@ class JobComposer:
         self.classifier: OverrideClassifier | None = None
         self.bases: dict[tuple[str, ...], DictConfig | None] = {}  # None: composing the base failed
         self.counts: dict[tuple[str, ...], int] = {}
+        self.pending: dict[tuple[str, ...], int] = {}  # jobs of the combination not started yet
         self.full = 0  # jobs composed in full (for tests and benchmarks)
         self.shortcut = 0  # jobs finished from a base
 
@@ -139,6 +140,18 @@ class JobComposer:
             split = self._split(overrides)
             if split is not None:
                 self.counts[split[0]] = self.counts.get(split[0], 0) + 1
+        self.pending = dict(self.counts)
+
+    def started(self, overrides: Sequence[str]) -> None:
+        """This job has its config (e.g. it was forked): drop the base once every job of it has one."""
+        split = self._split(overrides)
+        if split is None:
+            return
+        groups = split[0]
+        left = self.pending.get(groups, 0) - 1
+        self.pending[groups] = left
+        if left <= 0:
+            self.bases.pop(groups, None)
 
     def prepare(self, overrides: Sequence[str]) -> bool:
         """Compose (once) the base of this job's group combination if at least ``min_jobs`` jobs share it.

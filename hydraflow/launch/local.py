@@ -186,8 +186,9 @@ class _Pool:
         return [r for r in results if r is not None]
 
     def _start(self, index: int, job_num: int, overrides: list[str]) -> None:
-        if self.composer.prepare(overrides):
-            gc.freeze()  # the new base too: children must not copy it by scanning it
+        # not gc.freeze()-d like the objects made before the pool: the parent drops a base once all jobs of
+        # its combination have started, and frozen objects would only be freed at the end of the batch
+        self.composer.prepare(overrides)
         rfd, wfd = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # unflushed text would be written twice after fork
             with contextlib.suppress(Exception):
@@ -202,6 +203,7 @@ class _Pool:
             os.close(rfd)
             self._child_main(wfd, job_num, overrides)
         os.close(wfd)
+        self.composer.started(overrides)  # the child has its copy of the base
         os.set_blocking(rfd, False)
         pidfd = None
         if self.use_pidfd:

@@ -217,3 +217,17 @@ def test_hydra_value_overrides_are_composed_in_full(hydra_setup: tuple[Any, Any]
         assert "HOME" in cfg.hydra.job.env_set
     assert composer.shortcut == 0
     assert composer.full == 2
+
+
+def test_a_base_is_dropped_once_every_job_of_it_has_started(hydra_setup: tuple[Any, Any]) -> None:
+    loader, master = hydra_setup
+    composer = JobComposer(loader, master)
+    jobs = [["db=postgres", "train.lr=1"], ["db=postgres", "train.lr=2"], ["train.lr=3"], ["train.lr=4"]]
+    composer.plan(jobs)
+    for job in jobs:
+        composer.prepare(job)
+        cfg = composer.compose(job)
+        composer.started(job)
+        assert cfg.train.lr == float(job[-1].split("=")[1])
+    assert composer.shortcut == 4
+    assert composer.bases == {}  # nothing kept after the last job of each combination

@@ -264,3 +264,57 @@ def test_progress_logs_when_not_a_terminal(caplog: pytest.LogCaptureFixture) -> 
 def test_describe_exit() -> None:
     assert describe_exit(0) == "exit code 0"
     assert describe_exit(-9) == "killed by signal SIGKILL (9)"
+
+
+GROUP_APP = textwrap.dedent(
+    """
+    import hydra
+    from omegaconf import OmegaConf
+
+    @hydra.main(version_base=None, config_path="conf", config_name="config")
+    def main(cfg):
+        return OmegaConf.to_container(cfg, resolve=True)
+
+    if __name__ == "__main__":
+        main()
+    """
+)
+
+
+def test_job_configs_and_files_are_the_same_as_with_the_basic_launcher(tmp_path: Path) -> None:
+    """The pool composes once per config-group combination: every job's files must be what Hydra writes."""
+    (tmp_path / "conf" / "db").mkdir(parents=True)
+    (tmp_path / "conf" / "config.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nlr: 0.5\nseed: 0\n")
+    (tmp_path / "conf" / "db" / "mysql.yaml").write_text("driver: mysql\nport: 3306\n")
+    (tmp_path / "conf" / "db" / "postgres.yaml").write_text("driver: postgres\nport: 5432\n")
+    (tmp_path / "app.py").write_text(GROUP_APP)
+    sweep = ["db=mysql,postgres", "lr=1,2", "+tag=a,b", "db.port=7"]
+    trees = {}
+    for launcher in ("hydraflow_local", "basic"):
+        out = tmp_path / launcher
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "app.py",
+                "-m",
+                f"hydra/launcher={launcher}",
+                f"hydra.sweep.dir={out}",
+                "hydra.sweep.subdir=${hydra.job.override_dirname}",
+                "hydra.job.config.override_dirname.exclude_keys=[db.port]",
+                *sweep,
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        trees[launcher] = {
+            str(p.relative_to(out)): p.read_text()
+            for p in sorted(out.glob("*/.hydra/*.yaml"))
+            if p.name in {"config.yaml", "overrides.yaml"}
+        }
+    assert len(trees["basic"]) == 16  # 8 jobs, 2 files each, in override_dirname directories
+    assert "+tag=b,db=postgres,lr=2/.hydra/config.yaml" in trees["basic"]  # sorted, db.port excluded
+    assert trees["hydraflow_local"] == trees["basic"]
