@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,19 +36,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+_KNOWN_ONLY: Any = object()  # OverrideClassifier.repo when classifying from a given table only
+
+
 class OverrideClassifier:
     """Parse job overrides once each and tell config-group overrides from value overrides, as Hydra does."""
 
-    def __init__(self, config_loader: Any, master: DictConfig) -> None:
-        """Use ``config_loader`` (the app's) and the master config of the sweep."""
+    def __init__(
+        self, config_loader: Any, master: DictConfig, *, known: dict[str, bool] | None = None
+    ) -> None:
+        """Use ``config_loader`` (the app's) and the master config of the sweep.
+
+        ``known`` (override -> is a group, from another process's classifier) skips reading the config
+        repository: an override not in it counts as a group, which only ever means "compose in full".
+        """
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         self.loader = config_loader
         self.master = master
         self.parser = OverridesParser.create()
         self.parsed: dict[str, Override] = {}
-        self.is_group: dict[str, bool] = {}
-        self.repo = self._repository()
+        self.is_group: dict[str, bool] = dict(known or {})
+        self.repo = self._repository() if known is None else _KNOWN_ONLY
 
     def _repository(self) -> Any:
         """Hydra's config repository with the app's search path (``None`` if Hydra's internals differ)."""
@@ -76,7 +86,7 @@ class OverrideClassifier:
         if known is not None:
             return known
         override = self.parse(text)
-        if self.repo is None:
+        if self.repo is None or self.repo is _KNOWN_ONLY:
             group = True
         else:
             is_dict = isinstance(override.value(), dict)
@@ -105,6 +115,24 @@ class JobComposer:
         self.pending: dict[tuple[str, ...], int] = {}  # jobs of the combination not started yet
         self.full = 0  # jobs composed in full (for tests and benchmarks)
         self.shortcut = 0  # jobs finished from a base
+
+    def export(self) -> dict[str, Any]:
+        """What another process needs to finish jobs from the bases composed here (picklable).
+
+        For batch schedulers: the controller composes the bases, the array tasks :meth:`restore` them.
+        """
+        return {
+            "bases": {g: b for g, b in self.bases.items() if b is not None},
+            "is_group": dict(self.classifier.is_group) if self.classifier is not None else {},
+        }
+
+    @classmethod
+    def restore(cls, config_loader: Any, master: DictConfig, exported: dict[str, Any]) -> JobComposer:
+        """A composer with the bases and override classes of :meth:`export` (no repository read)."""
+        composer = cls(config_loader, master)
+        composer.classifier = OverrideClassifier(config_loader, master, known=exported["is_group"])
+        composer.bases = dict(exported["bases"])
+        return composer
 
     def _split(self, overrides: Sequence[str]) -> tuple[tuple[str, ...], list[Override]] | None:
         """(group overrides, parsed value overrides) or ``None`` when the job must be composed in full."""
@@ -183,7 +211,7 @@ class JobComposer:
 
     def _from_base(self, overrides: Sequence[str], *, in_place: bool) -> DictConfig | None:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-        from omegaconf import OmegaConf
+        from omegaconf import OmegaConf, open_dict
 
         split = self._split(overrides)
         if split is None:
@@ -195,13 +223,19 @@ class JobComposer:
         cfg = base if in_place else copy.deepcopy(base)
         if in_place:
             self.bases.pop(groups)  # changed below: never hand it out again
+        job = cfg.hydra.job
         try:
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)  # noqa: SLF001
+            # what Hydra reads from the composing process: the same here, but not in a batch job that got
+            # its base from the controller
+            cfg.hydra.runtime.cwd = os.getcwd()  # noqa: PTH109 - a str, as Hydra sets it
+            with open_dict(cfg.hydra):
+                for name in job.env_copy:
+                    job.env_set[name] = os.environ[name]
         except Exception:  # noqa: BLE001 - Hydra's full composition raises its own error for it
             return None
         app = [self.classifier.parsed[t] for t in overrides]  # type: ignore[union-attr]
         app = [o for o in app if not o.is_hydra_override()]
-        job = cfg.hydra.job
         cfg.hydra.overrides.task = [o.input_line for o in app]
         job.override_dirname = get_overrides_dirname(
             overrides=app,

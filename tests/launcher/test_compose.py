@@ -9,6 +9,7 @@ the structured type), and bad jobs must fail with Hydra's own exception and mess
 from __future__ import annotations
 
 import copy
+import pickle
 import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -231,3 +232,29 @@ def test_a_base_is_dropped_once_every_job_of_it_has_started(hydra_setup: tuple[A
         assert cfg.train.lr == float(job[-1].split("=")[1])
     assert composer.shortcut == 4
     assert composer.bases == {}  # nothing kept after the last job of each combination
+
+
+def test_exported_bases_finish_jobs_in_another_process_state(
+    hydra_setup: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch job gets the controller's bases through a pickle, in another directory and environment."""
+    loader, master = hydra_setup
+    master.hydra.overrides.hydra.append("hydra.job.env_copy=[HF_TEST_VAR]")  # as if given on the command line
+    monkeypatch.setenv("HF_TEST_VAR", "controller")
+    controller = JobComposer(loader, master, min_jobs=3)
+    jobs = [["db=postgres", f"train.lr={i}"] for i in range(3)] + [["train.lr=9"], ["train.lr=8"]]
+    controller.plan(jobs)
+    for job in jobs:
+        controller.prepare(job)
+    exported = pickle.loads(pickle.dumps(controller.export()))  # noqa: S301 - our own bytes
+    assert list(exported["bases"]) == [("db=postgres",)]  # the 2-job combination is below min_jobs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_TEST_VAR", "worker")
+    worker = JobComposer.restore(loader, master, exported)
+    for job in jobs:
+        cfg = worker.compose(job)
+        assert _snapshot(cfg) == _snapshot(loader.load_sweep_config(master, list(job)))
+        assert cfg.hydra.runtime.cwd == str(tmp_path)
+        assert cfg.hydra.job.env_set.HF_TEST_VAR == "worker"
+    assert (worker.shortcut, worker.full) == (3, 2)
