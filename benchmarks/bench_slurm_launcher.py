@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -88,7 +89,30 @@ def _run(root: Path, name: str, jobs: int, tag: str = "") -> dict[str, float]:
     starts, ends = _array_times(t0, t1)
     counts["span"] = (max(ends) - min(starts)) if starts else float("nan")
     counts["tail"] = (t1 - max(ends)) if ends else float("nan")
+    counts["task_ms"] = _task_ms(root / f"{name}{tag}")
     return counts
+
+
+_LOG_TIME = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\) - (Loading pickle|Job completed)")
+
+
+def _task_ms(sweep_dir: Path) -> float:
+    """Median time inside the array tasks, from submitit's "Loading pickle" to "Job completed" log lines.
+
+    Both launchers run their jobs through submitit, which writes these two lines: the span is unpickling the
+    job, getting its config, Hydra's run_job and pickling the result.
+    """
+    spans = []
+    for task_dir in sweep_dir.glob(".submitit/*_*"):
+        text = "".join(f.read_text() for f in task_dir.glob("*_log.*"))  # submitit logs to .out or .err
+        marks = {what: stamp for stamp, what in _LOG_TIME.findall(text)}
+        if len(marks) == 2:
+            t = {
+                k: time.mktime(time.strptime(v[:19], "%Y-%m-%d %H:%M:%S")) + int(v[20:]) / 1000
+                for k, v in marks.items()
+            }
+            spans.append((t["Job completed"] - t["Loading pickle"]) * 1000)
+    return statistics.median(spans) if spans else float("nan")
 
 
 def _array_times(t0: float, t1: float) -> tuple[list[float], list[float]]:
@@ -148,19 +172,21 @@ def main() -> None:
     )
     print(
         "| launcher | wall time (s) | start to first sbatch (s) | array span (s) | last task end to return (s) "
-        "| controller CPU (s) | sbatch calls | sacct calls | squeue calls | wall / hydraflow_slurm |"
+        "| controller CPU (s) | time in a task (ms) | sbatch calls | sacct calls | squeue calls | wall / hydraflow_slurm |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         ratio = f"{r['wall'] / ref['wall']:.2f}x" if ref else "-"
         print(
             f"| {name} | {r['wall']:.2f} | {r['to_sbatch']:.2f} | {r['span']:.0f} | {r['tail']:.1f} | "
-            f"{r['cpu']:.2f} | {r['sbatch']:g} | {r['sacct']:g} | {r['squeue']:g} | {ratio} |"
+            f"{r['cpu']:.2f} | {r['task_ms']:.0f} | {r['sbatch']:g} | {r['sacct']:g} | {r['squeue']:g} | {ratio} |"
         )
     print(
         "\nArray span: first task start to last task end in sacct (1 s resolution) — the scheduler and the node; "
         "last task end to return: how soon the controller noticed the end of the sweep and came back; "
-        "controller CPU: user+sys of the Hydra process and the scheduler commands it ran."
+        "controller CPU: user+sys of the Hydra process and the scheduler commands it ran; time in a task: "
+        "median over tasks from submitit's 'Loading pickle' to 'Job completed' (load the job, get its config, "
+        "run_job)."
     )
 
 

@@ -173,7 +173,11 @@ def test_sweep_is_one_array_with_outputs_and_return_values(hydra_sweep_runner, t
             job_dir = Path(r.hydra_cfg.hydra.runtime.output_dir)
             assert (job_dir / ".hydra" / "config.yaml").is_file()
             assert f"hello from a={k}" in (job_dir / "stdout.log").read_text()
+        (script_file,) = (tmp_path / "sweep").rglob("*_submission.sh")  # read before the runner cleans up
+        script = script_file.read_text()
     (array,) = arrays
+    # no "%3" throttle: SLURM starts a throttled array's tasks only on its periodic pass, not when one ends
+    assert "#SBATCH --array=0-2\n" in script
     expected = {f"{array}_{k}": "COMPLETED" for k in range(3)}
     _wait_for(lambda: _sacct_states(array) == expected, 30, "sacct to record 3 completed tasks of one array")
 
@@ -275,17 +279,25 @@ def test_batch_larger_than_max_array_size_is_split(hydra_sweep_runner, tmp_path:
         task_function=lambda cfg: cfg.a,
         config_path=None,
         config_name=None,
-        overrides=["hydra/launcher=hydraflow_slurm", *FAST, "hydra.launcher.max_array_size=2", "+a=range(3)"],
+        overrides=[
+            "hydra/launcher=hydraflow_slurm",
+            *FAST,
+            "hydra.launcher.max_array_size=2",
+            "hydra.launcher.array_parallelism=1",
+            "+a=range(3)",
+        ],
         temp_dir=tmp_path / "sweep",
     )
     with sweep:
         returns = sweep.returns[0]
         assert [r.return_value for r in returns] == [0, 1, 2]
         ids = [str(r.hydra_cfg.hydra.job.id) for r in returns]
+        scripts = [p.read_text() for p in (tmp_path / "sweep").rglob("*_submission.sh")]
     arrays = [i.split("_")[0] for i in ids]
     assert arrays[0] == arrays[1] != arrays[2]
     # an array of two tasks; the single leftover job is submitted as a plain job (submitit makes no 1-task array)
     assert [i.partition("_")[2] for i in ids] == ["0", "1", ""]
+    assert sum("#SBATCH --array=0-1%1\n" in text for text in scripts) == 1  # a throttle that limits is kept
 
 
 @pytest.mark.slurm
