@@ -100,3 +100,41 @@ def run_python(tmp_path: Path):
         return proc
 
     return _run
+
+
+@pytest.fixture
+def db_group_app(tmp_path: Path, run_python):
+    """An app in ``tmp_path`` with a ``db`` config group (mysql, postgres) and ``lr: 0.5``.
+
+    ``db_group_app(app_source)`` writes the config and ``app.py``; it returns ``sweep(launcher, *args)``, which
+    runs ``app.py -m`` with that launcher, each job in ``${hydra.job.override_dirname}``, and returns the sweep
+    directory and the text of every job's ``.hydra/config.yaml`` and ``overrides.yaml`` by relative path.
+    """
+
+    def make(app_source: str):
+        (tmp_path / "conf" / "db").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "conf" / "config.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nlr: 0.5\n")
+        (tmp_path / "conf" / "db" / "mysql.yaml").write_text("driver: mysql\nport: 3306\n")
+        (tmp_path / "conf" / "db" / "postgres.yaml").write_text("driver: postgres\nport: 5432\n")
+        (tmp_path / "app.py").write_text(app_source)
+
+        def sweep(launcher: str, *args: str) -> tuple[Path, dict[str, str]]:
+            out = tmp_path / launcher
+            run_python(
+                "app.py",
+                "-m",
+                f"hydra/launcher={launcher}",
+                f"hydra.sweep.dir={out}",
+                "hydra.sweep.subdir=${hydra.job.override_dirname}",
+                *args,
+            )
+            files = {
+                str(p.relative_to(out)): p.read_text()
+                for p in sorted(out.glob("*/.hydra/*.yaml"))
+                if p.name in {"config.yaml", "overrides.yaml"}
+            }
+            return out, files
+
+        return sweep
+
+    return make

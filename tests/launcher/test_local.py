@@ -281,40 +281,17 @@ GROUP_APP = textwrap.dedent(
 )
 
 
-def test_job_configs_and_files_are_the_same_as_with_the_basic_launcher(tmp_path: Path) -> None:
+def test_job_configs_and_files_are_the_same_as_with_the_basic_launcher(db_group_app) -> None:
     """The pool composes once per config-group combination: every job's files must be what Hydra writes."""
-    (tmp_path / "conf" / "db").mkdir(parents=True)
-    (tmp_path / "conf" / "config.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nlr: 0.5\nseed: 0\n")
-    (tmp_path / "conf" / "db" / "mysql.yaml").write_text("driver: mysql\nport: 3306\n")
-    (tmp_path / "conf" / "db" / "postgres.yaml").write_text("driver: postgres\nport: 5432\n")
-    (tmp_path / "app.py").write_text(GROUP_APP)
-    sweep = ["db=mysql,postgres", "lr=1,2", "+tag=a,b", "db.port=7"]
-    trees = {}
-    for launcher in ("hydraflow_local", "basic"):
-        out = tmp_path / launcher
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "app.py",
-                "-m",
-                f"hydra/launcher={launcher}",
-                f"hydra.sweep.dir={out}",
-                "hydra.sweep.subdir=${hydra.job.override_dirname}",
-                "hydra.job.config.override_dirname.exclude_keys=[db.port]",
-                *sweep,
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
-        trees[launcher] = {
-            str(p.relative_to(out)): p.read_text()
-            for p in sorted(out.glob("*/.hydra/*.yaml"))
-            if p.name in {"config.yaml", "overrides.yaml"}
-        }
-    assert len(trees["basic"]) == 16  # 8 jobs, 2 files each, in override_dirname directories
-    assert "+tag=b,db=postgres,lr=2/.hydra/config.yaml" in trees["basic"]  # sorted, db.port excluded
-    assert trees["hydraflow_local"] == trees["basic"]
+    sweep = db_group_app(GROUP_APP)
+    args = [
+        "hydra.job.config.override_dirname.exclude_keys=[db.port]",
+        "db=mysql,postgres",
+        "lr=1,2",
+        "+tag=a,b",
+    ]
+    _, local = sweep("hydraflow_local", *args, "db.port=7")
+    _, basic = sweep("basic", *args, "db.port=7")
+    assert len(basic) == 16  # 8 jobs, 2 files each, in override_dirname directories
+    assert "+tag=b,db=postgres,lr=2/.hydra/config.yaml" in basic  # sorted, db.port excluded
+    assert local == basic

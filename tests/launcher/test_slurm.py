@@ -372,42 +372,13 @@ GROUP_APP = textwrap.dedent(
 
 
 @pytest.mark.slurm
-def test_job_configs_from_controller_bases_equal_the_basic_launchers(tmp_path: Path) -> None:
-    (tmp_path / "conf" / "db").mkdir(parents=True)
-    (tmp_path / "conf" / "config.yaml").write_text("defaults:\n  - db: mysql\n  - _self_\nlr: 0.5\n")
-    (tmp_path / "conf" / "db" / "mysql.yaml").write_text("driver: mysql\nport: 3306\n")
-    (tmp_path / "conf" / "db" / "postgres.yaml").write_text("driver: postgres\nport: 5432\n")
-    (tmp_path / "app.py").write_text(GROUP_APP)
-    sweep = ["db=mysql,postgres", "lr=1,2,3", "db.port=7", "hydra.job.chdir=true"]
-    trees = {}
-    for launcher, extra in (("hydraflow_slurm", FAST), ("basic", [])):
-        out = tmp_path / launcher
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "app.py",
-                "-m",
-                f"hydra/launcher={launcher}",
-                *extra,
-                f"hydra.sweep.dir={out}",
-                "hydra.sweep.subdir=${hydra.job.override_dirname}",
-                *sweep,
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        trees[launcher] = {
-            str(p.relative_to(out)): p.read_text()
-            for p in sorted(out.glob("*/.hydra/*.yaml"))
-            if p.name in {"config.yaml", "overrides.yaml"}
-        }
-        used = {p.parent.name: p.read_text() for p in out.glob("*/used_base_*")}
-        assert len(used) == 6
-        if launcher == "hydraflow_slurm":
-            assert set(used.values()) == {"True"}, used
-    assert len(trees["basic"]) == 12
-    assert trees["hydraflow_slurm"] == trees["basic"]
+def test_job_configs_from_controller_bases_equal_the_basic_launchers(db_group_app) -> None:
+    sweep = db_group_app(GROUP_APP)
+    args = ["db=mysql,postgres", "lr=1,2,3", "db.port=7", "hydra.job.chdir=true"]
+    out, slurm = sweep("hydraflow_slurm", *FAST, *args)
+    used = {p.parent.name: p.read_text() for p in out.glob("*/used_base_*")}
+    assert len(used) == 6
+    assert set(used.values()) == {"True"}, used
+    _, basic = sweep("basic", *args)
+    assert len(basic) == 12
+    assert slurm == basic
