@@ -181,24 +181,20 @@ class JobComposer:
         if left <= 0:
             self.bases.pop(groups, None)
 
-    def prepare(self, overrides: Sequence[str]) -> bool:
-        """Compose (once) the base of this job's group combination if at least ``min_jobs`` jobs share it.
-
-        Returns True when a base was composed now.
-        """
+    def prepare(self, overrides: Sequence[str]) -> None:
+        """Compose (once) the base of this job's group combination if at least ``min_jobs`` jobs share it."""
         split = self._split(overrides)
         if split is None:
-            return False
+            return
         groups = split[0]
         if groups in self.bases or self.counts.get(groups, 0) < self.min_jobs:
-            return False
+            return
         try:
             base = self.loader.load_sweep_config(self.master, list(groups))
         except Exception:
             log.debug("base composition failed for %s", groups, exc_info=True)
             base = None
         self.bases[groups] = base
-        return True
 
     def compose(self, overrides: Sequence[str], *, in_place: bool = False) -> DictConfig:
         """The job's config, equal to ``config_loader.load_sweep_config(master, overrides)``."""
