@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hydraflow.launch.slurm import (
+from hydraflow.launch.slurm.queries import (
     cluster_max_array_size,
     effective_max_array_size,
     parse_job_states,
@@ -362,7 +362,7 @@ GROUP_APP = textwrap.dedent(
     @hydra.main(version_base=None, config_path="conf", config_name="config")
     def main(cfg):
         # the job's config came from the controller's base of its combination (the module is only imported then)
-        used_base = "hydraflow.launch.compose" in sys.modules
+        used_base = "hydraflow.hydra_adapter.compose" in sys.modules
         Path(f"used_base_{cfg.db.driver}_{cfg.lr}").write_text(str(used_base))
 
     if __name__ == "__main__":
