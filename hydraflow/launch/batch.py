@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
-from omegaconf import open_dict
+from hydra.core.utils import JobReturn, JobStatus, setup_globals
 
-from hydraflow.launch.common import JobFailedError, Progress, array_id, first_error_line, plural
+from hydraflow.launch.common import JobFailedError, Progress, array_id, first_error_line, plural, run_in_sweep
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -101,16 +100,7 @@ class HydraJob:
         setup_globals()
         sweep_config = _compose(shared, overrides)
         env = submitit.JobEnvironment()
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = env.job_id
-            sweep_config.hydra.job.num = job_num
-        ret = run_job(
-            hydra_context=shared.hydra_context,
-            task_function=shared.task_function,
-            config=sweep_config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
+        ret = run_in_sweep(shared.hydra_context, shared.task_function, sweep_config, env.job_id, job_num)
         _link_scheduler_logs(ret, env)
         return ret
 

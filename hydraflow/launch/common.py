@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from hydra.core.utils import JobReturn
     from hydra.types import HydraContext, TaskFunction
@@ -57,6 +57,36 @@ class Batch:
 
         for offset, overrides in enumerate(self.job_overrides):
             log.info("\t#%d : %s", self.initial_job_idx + offset, " ".join(filter_overrides(overrides)))
+
+
+def run_in_sweep(
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    sweep_config: DictConfig,
+    job_id: str,
+    job_num: int,
+    *,
+    before_run: Callable[[DictConfig], None] | None = None,
+) -> JobReturn:
+    """Run one job of a sweep with Hydra's ``run_job``, numbered as Hydra's launchers number them.
+
+    ``before_run`` gets the numbered config just before the job starts (e.g. to redirect its output).
+    """
+    from hydra.core.utils import run_job
+    from omegaconf import open_dict
+
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = job_id
+        sweep_config.hydra.job.num = job_num
+    if before_run is not None:
+        before_run(sweep_config)
+    return run_job(
+        hydra_context=hydra_context,
+        task_function=task_function,
+        config=sweep_config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
 
 
 def redirect(path: Path, fd: int) -> None:

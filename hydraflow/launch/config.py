@@ -201,22 +201,25 @@ class SlurmConfig(QueueConfig):
 
     launcher: ClassVar[str] = "hydraflow_slurm"
 
-    gpus_per_node: int | None = field(default=None, metadata=_to(sbatch="gpus_per_node"))
+    # where the jobs run, on which nodes (features they must have, nodes to avoid)
     partition: str | None = field(default=None, metadata=_to(sbatch="partition"))
     qos: str | None = field(default=None, metadata=_to(sbatch="qos"))
     account: str | None = field(default=None, metadata=_to(sbatch="account"))
-    comment: str | None = field(default=None, metadata=_to(sbatch="comment"))
     constraint: str | None = field(default=None, metadata=_to(sbatch="constraint"))
     exclude: str | None = field(default=None, metadata=_to(sbatch="exclude"))
-    gres: str | None = field(default=None, metadata=_to(sbatch="gres"))
-    cpus_per_gpu: int | None = field(default=None, metadata=_to(sbatch="cpus_per_gpu"))
-    gpus_per_task: int | None = field(default=None, metadata=_to(sbatch="gpus_per_task"))
-    mem_per_gpu: str | None = field(default=None, metadata=_to(sbatch="mem_per_gpu"))
-    mem_per_cpu: str | None = field(default=None, metadata=_to(sbatch="mem_per_cpu"))
     # USR2 is sent this many seconds before the time limit (checkpoint + requeue window)
     signal_delay_s: int = field(default=120, metadata=_to(sbatch="signal_delay_s"))
+    # GPUs and generic resources
+    gpus_per_node: int | None = field(default=None, metadata=_to(sbatch="gpus_per_node"))
+    gpus_per_task: int | None = field(default=None, metadata=_to(sbatch="gpus_per_task"))
+    cpus_per_gpu: int | None = field(default=None, metadata=_to(sbatch="cpus_per_gpu"))
+    gres: str | None = field(default=None, metadata=_to(sbatch="gres"))
     # extra arguments of the srun line that starts the job
     srun_args: list[str] | None = field(default=None, metadata=_to(sbatch="srun_args"))
+    # memory per GPU / per CPU in sbatch's syntax ("16G"), instead of mem_gb; free text for squeue and sacct
+    mem_per_gpu: str | None = field(default=None, metadata=_to(sbatch="mem_per_gpu"))
+    mem_per_cpu: str | None = field(default=None, metadata=_to(sbatch="mem_per_cpu"))
+    comment: str | None = field(default=None, metadata=_to(sbatch="comment"))
     # sbatch options without a field of their own, e.g. {"mail-type": "END"}
     additional_parameters: dict[str, Any] = field(
         default_factory=dict, metadata=_to(sbatch="additional_parameters")

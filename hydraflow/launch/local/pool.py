@@ -30,14 +30,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobStatus, run_job
-from omegaconf import OmegaConf, open_dict
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
 
 from hydraflow.hydra_adapter.compose import JobComposer
-from hydraflow.launch.common import JobFailedError, Progress, describe_exit, first_error_line, redirect
+from hydraflow.launch.common import (
+    JobFailedError,
+    Progress,
+    describe_exit,
+    first_error_line,
+    redirect,
+    run_in_sweep,
+)
 from hydraflow.launch.local.payload import dumps, error_payload, return_payload, unpickle_return
 
 if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
     from hydraflow.launch.common import Batch
     from hydraflow.launch.config import LocalConfig
 
@@ -316,31 +325,27 @@ class Pool:
 
     def _child_run(self, job_num: int, overrides: list[str]) -> dict[str, Any]:  # pragma: no cover
         sweep_config = self.composer.compose(overrides, in_place=True)
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = str(job_num)
-            sweep_config.hydra.job.num = job_num
-        if self.options.redirect_output:
-            HydraConfig.instance().set_config(sweep_config)
-            job_dir = Path(str(OmegaConf.select(sweep_config, "hydra.sweep.dir"))) / str(
-                OmegaConf.select(sweep_config, "hydra.sweep.subdir")
-            )
-            redirect(job_dir / "stdout.log", 1)
-            redirect(job_dir / "stderr.log", 2)
-            sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-            sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-        ret = run_job(
-            hydra_context=self.hydra_context,
-            task_function=self.task_function,
-            config=sweep_config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
+        before_run = _redirect_output if self.options.redirect_output else None
+        ret = run_in_sweep(
+            self.hydra_context, self.task_function, sweep_config, str(job_num), job_num, before_run=before_run
         )
         if ret.status == JobStatus.FAILED and isinstance(ret._return_value, BaseException):  # noqa: SLF001
-            with contextlib.suppress(
-                OSError, ValueError
-            ):  # stderr closed by the job: the result still goes back
+            # stderr closed by the job: the result still goes back
+            with contextlib.suppress(OSError, ValueError):
                 traceback.print_exception(ret._return_value, file=sys.stderr)  # noqa: SLF001
         return return_payload(ret, job_num)
+
+
+def _redirect_output(sweep_config: DictConfig) -> None:  # pragma: no cover - child only
+    """Send the child's stdout/stderr to ``stdout.log``/``stderr.log`` in its job directory."""
+    HydraConfig.instance().set_config(sweep_config)
+    job_dir = Path(str(OmegaConf.select(sweep_config, "hydra.sweep.dir"))) / str(
+        OmegaConf.select(sweep_config, "hydra.sweep.subdir")
+    )
+    redirect(job_dir / "stdout.log", 1)
+    redirect(job_dir / "stderr.log", 2)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
 
 
 __all__ = ["Pool"]
