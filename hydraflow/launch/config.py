@@ -1,7 +1,8 @@
 """The settings of ``hydraflow_local``, ``hydraflow_slurm`` and ``hydraflow_pbs``: each field declared once.
 
 These dataclasses are the structured configs of the launchers (``hydra_plugins.hydraflow_launcher.config``
-registers them in Hydra's ConfigStore) and the typed settings the backends read. A field that becomes a
+registers them in Hydra's ConfigStore; ``_target_`` names each one's Launcher class) and the typed settings
+the backends read. A field that becomes a
 parameter of the scheduler's submitit executor names it in its metadata (``sbatch``: submitit's
 ``SlurmExecutor``, ``pbs``: :class:`hydraflow.launch.pbs.PBSExecutor`); :meth:`LauncherConfig.from_params`
 checks the values and names a bad one as ``hydra.launcher.<field>``.
@@ -21,6 +22,7 @@ PROGRESS_MODES = ("auto", "bar", "log", "none")
 PBS_DIALECTS = ("pbspro", "torque")
 
 _C = TypeVar("_C", bound="LauncherConfig")
+_PLUGIN = "hydra_plugins.hydraflow_launcher.launcher"
 
 
 class LauncherConfigError(CompactHydraException, ValueError):
@@ -41,6 +43,7 @@ class LauncherConfig:
 
     launcher: ClassVar[str] = "hydraflow"
 
+    _target_: str = ""  # the plugin's Launcher class (Hydra instantiates it with the other fields)
     # progress display: auto (a live line on a terminal, log lines otherwise) | bar | log | none
     progress: str = "auto"
 
@@ -55,7 +58,7 @@ class LauncherConfig:
         ...
         hydraflow.launch.config.LauncherConfigError: hydra.launcher.n_jobs must be >= 1 (or null ...), got 0
         """
-        known = [f.name for f in dataclasses.fields(cls)]
+        known = [f.name for f in dataclasses.fields(cls) if f.name != "_target_"]
         unknown = sorted(set(params) - set(known))
         if unknown:
             msg = f"hydra.launcher: unknown field(s) {unknown} for {cls.launcher}; known: {sorted(known)}"
@@ -105,6 +108,8 @@ class LocalConfig(LauncherConfig):
     """``hydra/launcher=hydraflow_local``: a bounded pool of forked worker processes on this machine."""
 
     launcher: ClassVar[str] = "hydraflow_local"
+
+    _target_: str = f"{_PLUGIN}.HydraflowLocalLauncher"
 
     # number of jobs running at the same time (null: number of CPU cores usable by this process)
     n_jobs: int | None = None
@@ -201,6 +206,8 @@ class SlurmConfig(QueueConfig):
 
     launcher: ClassVar[str] = "hydraflow_slurm"
 
+    _target_: str = f"{_PLUGIN}.HydraflowSlurmLauncher"
+
     # where the jobs run, on which nodes (features they must have, nodes to avoid)
     partition: str | None = field(default=None, metadata=_to(sbatch="partition"))
     qos: str | None = field(default=None, metadata=_to(sbatch="qos"))
@@ -231,6 +238,8 @@ class PBSConfig(QueueConfig):
     """``hydra/launcher=hydraflow_pbs``: each batch is one PBS job array (``qsub -J`` / ``qsub -t``)."""
 
     launcher: ClassVar[str] = "hydraflow_pbs"
+
+    _target_: str = f"{_PLUGIN}.HydraflowPBSLauncher"
 
     queue: str | None = field(default=None, metadata=_to(pbs="queue"))
     account: str | None = field(default=None, metadata=_to(pbs="account"))
