@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from hydraflow.launch.config import SlurmConfig
 from hydraflow.launch.slurm.queries import (
     cluster_max_array_size,
     effective_max_array_size,
@@ -309,8 +310,8 @@ def test_max_array_size_is_read_from_the_cluster() -> None:
     assert effective_max_array_size(None) == expected
     assert effective_max_array_size(expected + 1000) == expected
     assert effective_max_array_size(3) == 3
-    with pytest.raises(ValueError, match="max_array_size must be >= 1"):
-        effective_max_array_size(0)
+    with pytest.raises(ValueError, match="max_array_size must be >= 1"):  # checked with the other settings
+        SlurmConfig.from_params({"max_array_size": 0})
 
 
 @pytest.mark.slurm
