@@ -1,7 +1,7 @@
 """Thin Hydra ``Launcher`` classes; each hands its batches to a backend of :mod:`hydraflow.launch`.
 
-A backend module has ``configure(params)`` (the checked settings) and ``launch(conf, batch)``; it is imported
-when the launcher is set up, never while Hydra scans the plugins.
+A backend (:mod:`hydraflow.launch.backends`) has ``configure(params)`` (the checked settings) and
+``launch(conf, batch)``; it is imported when the launcher is set up, never while Hydra scans the plugins.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from omegaconf import OmegaConf
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from types import ModuleType
 
     from hydra.core.utils import JobReturn
     from hydra.types import HydraContext, TaskFunction
     from omegaconf import DictConfig
+
+    from hydraflow.launch.backends import LauncherBackend
 
 
 class _HydraflowLauncher(Launcher):
@@ -36,8 +37,8 @@ class _HydraflowLauncher(Launcher):
 
     @staticmethod
     @abstractmethod
-    def _backend() -> ModuleType:
-        """The backend module (imported on first use)."""
+    def _backend() -> LauncherBackend:
+        """The backend (imported on first use)."""
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         """Check the launcher's settings and keep Hydra's context.
@@ -57,35 +58,34 @@ class _HydraflowLauncher(Launcher):
         if self.hydra_context is None or self.task_function is None or self.config is None:
             raise RuntimeError(f"{type(self).__name__}.launch() called before setup()")
         batch = Batch(self.hydra_context, self.task_function, self.config, job_overrides, initial_job_idx)
-        result: Sequence[JobReturn] = self._backend().launch(self.conf, batch)
-        return result
+        return self._backend().launch(self.conf, batch)
 
 
 class HydraflowLocalLauncher(_HydraflowLauncher):
     """``hydra/launcher=hydraflow_local``: bounded pool of forked processes, one per job."""
 
     @staticmethod
-    def _backend() -> ModuleType:
-        from hydraflow.launch.local import backend
+    def _backend() -> LauncherBackend:
+        from hydraflow.launch import backends
 
-        return backend
+        return backends.local()
 
 
 class HydraflowSlurmLauncher(_HydraflowLauncher):
     """``hydra/launcher=hydraflow_slurm``: one ``sbatch`` job array per batch (split at MaxArraySize)."""
 
     @staticmethod
-    def _backend() -> ModuleType:
-        from hydraflow.launch.slurm import backend
+    def _backend() -> LauncherBackend:
+        from hydraflow.launch import backends
 
-        return backend
+        return backends.slurm()
 
 
 class HydraflowPBSLauncher(_HydraflowLauncher):
     """``hydra/launcher=hydraflow_pbs``: one PBS job array per batch (hydraflow's submitit PBS plugin)."""
 
     @staticmethod
-    def _backend() -> ModuleType:
-        from hydraflow.launch.pbs import backend
+    def _backend() -> LauncherBackend:
+        from hydraflow.launch import backends
 
-        return backend
+        return backends.pbs()
