@@ -241,10 +241,10 @@ class PBSConfig(QueueConfig):
 
     _target_: str = f"{_PLUGIN}.HydraflowPBSLauncher"
 
-    queue: str | None = field(default=None, metadata=_to(pbs="queue"))
-    account: str | None = field(default=None, metadata=_to(pbs="account"))
     # PBS flavour of the qsub/qstat commands: pbspro | torque
     dialect: str = "pbspro"
+    queue: str | None = field(default=None, metadata=_to(pbs="queue"))
+    account: str | None = field(default=None, metadata=_to(pbs="account"))
     # GPUs per chunk (PBS Pro ngpus=) / per node (Torque gpus=)
     ngpus: int | None = field(default=None, metadata=_to(pbs="ngpus"))
     # the job sends itself USR2 this many seconds before its walltime (checkpoint + requeue)
