@@ -46,7 +46,7 @@ def expand_command(
     import shlex
     import sys
 
-    from hydraflow.hydra_native import make_native_expander
+    from hydraflow.hydra_adapter.native import make_native_expander
     from hydraflow.sweep import SweepSyntaxError, expand
 
     try:

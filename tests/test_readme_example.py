@@ -19,7 +19,7 @@ def _readme_block(marker: str) -> str:
 
 
 def test_hydra_safe_argv_routes_extended_sweeps_only_in_multirun() -> None:
-    from hydraflow.hydra_native import hydra_safe_argv
+    from hydraflow.hydra_adapter.argv import hydra_safe_argv
 
     assert hydra_safe_argv(["lr=1:3"]) == ["lr=1:3"]
     assert hydra_safe_argv(["-m", "seed=1", "lr=1,2"]) == ["-m", "seed=1", "lr=1,2"]

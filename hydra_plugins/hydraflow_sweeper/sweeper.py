@@ -1,7 +1,7 @@
 """``hydra/sweeper=hydraflow``: expand the extended sweep syntax, validate every job, launch in batches.
 
-Only Hydra's plugin interfaces are imported here; the grammar (:mod:`hydraflow.sweep`) and the validation code
-(:mod:`._core`) are imported when :meth:`HydraflowSweeper.sweep` runs.
+Only Hydra's plugin interfaces are imported here; the work is done by :mod:`hydraflow.hydra_adapter`
+(arguments, expansion, validation), imported when :meth:`HydraflowSweeper.sweep` runs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from hydra.plugins.launcher import Launcher
     from hydra.types import HydraContext, TaskFunction
     from omegaconf import DictConfig
+
+    from hydraflow.sweep import Sweep
 
 log = logging.getLogger(__name__)
 
@@ -61,42 +63,29 @@ class HydraflowSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         """Expand ``hydra.sweeper.params`` + ``arguments``, validate every job, launch them batch by batch."""
-        from omegaconf import DictConfig, OmegaConf
+        from omegaconf import OmegaConf
 
-        from hydra_plugins.hydraflow_sweeper import _core
-        from hydraflow.hydra_native import make_native_expander
+        from hydraflow.hydra_adapter import arguments as args_
+        from hydraflow.hydra_adapter.native import make_native_expander
+        from hydraflow.hydra_adapter.validate import validate
 
         assert self.config is not None  # noqa: S101 - set by setup()
         assert self.launcher is not None  # noqa: S101
         assert self.hydra_context is not None  # noqa: S101
-        batch_size = self._batch_size(_core.SweepError)
+        batch_size = self._batch_size()
         params = self.params
-        if isinstance(params, DictConfig):
+        if OmegaConf.is_config(params):
             params = OmegaConf.to_container(params, resolve=True)  # type: ignore[assignment]
         native = make_native_expander(self.hydra_context.config_loader)
-        params_args = _core.params_to_arguments(params)
-        args = _core.merge_arguments(params_args, arguments, native)
+        params_args = args_.params_to_arguments(params)
+        merged = args_.merge_arguments(params_args, arguments, native)
         origin = "hydra.sweeper.params + command line" if params_args else "command line"
-        jobs = _core.expand_arguments(args, native, origin=origin)
-        count = jobs.count
-        if count == 0:
-            log.warning("The sweep %s expands to no jobs: nothing to launch.", " ".join(args))
-            return []
+        jobs = args_.expand_arguments(merged, native, origin=origin)  # never empty: a sweep has >= 1 job
         if self.validate:
-            report = _core.validate(jobs, self.hydra_context.config_loader, self.config)
-            log.debug(
-                "Validated %d jobs in %.3f s: %d distinct overrides, %d compositions, %d value checks "
-                "(%d config copies), %d jobs composed in full",
-                report.jobs,
-                report.seconds,
-                report.distinct_overrides,
-                report.compositions,
-                report.value_checks,
-                report.copies,
-                report.full_jobs,
-            )
+            report = validate(jobs, self.hydra_context.config_loader, self.config)
+            log.debug("Validated %d jobs in %.3f s: %s", report.jobs, report.seconds, report)
         if self.dry_run:
-            self._print_dry_run(jobs, count, batch_size)
+            self._print_dry_run(jobs, batch_size)
             return []
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -113,23 +102,27 @@ class HydraflowSweeper(Sweeper):
             returns.append(results)
         return returns
 
-    def _batch_size(self, error: type[Exception]) -> int | None:
+    def _batch_size(self) -> int | None:
+        from hydraflow.hydra_adapter.errors import SweepError
+
         size = self.max_batch_size
         if size is None or size == -1:
             return None
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise error(f"hydra.sweeper.max_batch_size must be a positive integer, -1 or null; got {size!r}")
+            raise SweepError(
+                f"hydra.sweeper.max_batch_size must be a positive integer, -1 or null; got {size!r}"
+            )
         return size
 
     @staticmethod
-    def _print_dry_run(jobs: Any, count: int, batch_size: int | None) -> None:
+    def _print_dry_run(jobs: Sweep, batch_size: int | None) -> None:
         import shlex
 
+        count = jobs.count
         batches = 1 if batch_size is None else -(-count // batch_size)
-        noun = "job" if count == 1 else "jobs"
+        jobs_s, batches_s = "" if count == 1 else "s", "" if batches == 1 else "es"
         out = sys.stdout
-        plural = "es" if batches != 1 else ""
-        out.write(f"Dry run: {count} {noun} in {batches} batch{plural}, nothing launched\n")
+        out.write(f"Dry run: {count} job{jobs_s} in {batches} batch{batches_s}, nothing launched\n")
         for n, overrides in enumerate(jobs):
             out.write(f"#{n} {shlex.join(overrides)}\n")
         out.flush()

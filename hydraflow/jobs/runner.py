@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hydraflow.hydra_native import hydra_safe_arguments
+from hydraflow.hydra_adapter.argv import hydra_safe_arguments
 from hydraflow.jobs.schema import Job, JobFile, JobFileError, JobSet, merge_settings, setting_key
 
 if TYPE_CHECKING:
@@ -110,11 +110,12 @@ class Step:
         A ``glob()`` needs the app's config to list a config group's options: the count of a ``run`` set that
         uses one is left to the sweeper; ``call`` and ``submit`` sets must be expandable here.
         """
+        from hydraflow.hydra_adapter.errors import NeedsAppConfigError
+
         try:
             self.sweep().count  # noqa: B018
         except JobFileError as exc:
-            needs_app = "glob(" in " ".join(self.overrides) and "needs the app's config" in str(exc)
-            if not needs_app or self.job.kind != "run":
+            if not isinstance(exc.__cause__, NeedsAppConfigError) or self.job.kind != "run":
                 raise
             self.deferred = "glob() is expanded by the app"
 
@@ -137,13 +138,16 @@ class Step:
 
 def expand_overrides(overrides: Sequence[str], job: Job, index: int) -> Sweep:
     """Expand one set with :func:`hydraflow.sweep.expand`, Hydra-native forms through Hydra's own parser."""
-    from hydraflow.hydra_native import make_native_expander
+    from hydraflow.hydra_adapter.errors import NeedsAppConfigError
+    from hydraflow.hydra_adapter.native import make_native_expander
     from hydraflow.sweep import SweepSyntaxError, expand
 
     try:
         return expand(list(overrides), native=make_native_expander())
     except SweepSyntaxError as exc:
-        raise JobFileError(f"bad sweep in set {index} of job {job.name!r}:\n{exc}") from None
+        error = JobFileError(f"bad sweep in set {index} of job {job.name!r}:\n{exc}")
+        # a glob() needs the app's config: the cause tells Step.check() so; other causes are not shown
+        raise error from (exc.__cause__ if isinstance(exc.__cause__, NeedsAppConfigError) else None)
 
 
 def plan(

@@ -1,9 +1,12 @@
-"""Scheduler-independent part of the batch launchers (SLURM, PBS): job callable, submission, wait.
+"""The array-launch loop of the batch-scheduler backends (SLURM, PBS): job callable, submission, wait.
+
+A scheduler backend (:mod:`hydraflow.launch.slurm.backend`, :mod:`hydraflow.launch.pbs.backend`) provides a
+:class:`Backend` (submit one array, query the states, cancel); :func:`run_batch` does the rest.
 
 The controller pickles what every job needs (Hydra context, config, task function, Hydra's singletons)
 **once** into the submitit folder; each array task carries only its overrides and job number and loads that shared
 file on the worker, where it gets its config (from the controller's composition of its config-group combination,
-see :mod:`hydraflow.launch.compose`, or from ``load_sweep_config``) and runs ``run_job``.
+see :mod:`hydraflow.hydra_adapter.compose`, or from ``load_sweep_config``) and runs ``run_job``.
 
 Waiting costs one scheduler query per poll interval for the whole sweep (``poll_states``), plus a ``stat`` of
 each outstanding job's result file. A job the scheduler reports finished without a result (cancelled, node
@@ -17,6 +20,7 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -26,16 +30,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
-from omegaconf import open_dict
+from hydra.core.utils import JobReturn, JobStatus, setup_globals
 
-from hydraflow.launch.common import JobFailedError, Progress
+from hydraflow.launch.common import JobFailedError, Progress, array_id, first_error_line, plural, run_in_sweep
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from hydra.types import HydraContext, TaskFunction
     from omegaconf import DictConfig
+
+    from hydraflow.launch.common import Batch
+    from hydraflow.launch.config import QueueConfig
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +100,7 @@ class HydraJob:
         setup_globals()
         sweep_config = _compose(shared, overrides)
         env = submitit.JobEnvironment()
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = env.job_id
-            sweep_config.hydra.job.num = job_num
-        ret = run_job(
-            hydra_context=shared.hydra_context,
-            task_function=shared.task_function,
-            config=sweep_config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
+        ret = run_in_sweep(shared.hydra_context, shared.task_function, sweep_config, env.job_id, job_num)
         _link_scheduler_logs(ret, env)
         return ret
 
@@ -119,7 +116,7 @@ def _compose(shared: _Shared, overrides: Sequence[str]) -> DictConfig:
     loader = shared.hydra_context.config_loader
     if shared.composed and shared.composed.get("bases"):
         if shared.composer is None:
-            from hydraflow.launch.compose import JobComposer
+            from hydraflow.hydra_adapter.compose import JobComposer
 
             shared.composer = JobComposer.restore(loader, shared.config, shared.composed)
         return shared.composer.compose(overrides)
@@ -135,20 +132,16 @@ def _compose_bases(
     config from scratch (~90 ms of a cold Python process). Bounded: combinations of at least
     ``_BASE_MIN_JOBS`` jobs, and no more than ``_BASE_BUDGET_S`` of controller time.
     """
-    from hydraflow.launch.compose import JobComposer
+    from hydraflow.hydra_adapter.compose import JobComposer
 
-    try:
-        composer = JobComposer(hydra_context.config_loader, config, min_jobs=_BASE_MIN_JOBS)
-        composer.plan(job_overrides)
-        deadline = time.monotonic() + _BASE_BUDGET_S
-        for overrides in job_overrides:
-            composer.prepare(overrides)
-            if time.monotonic() > deadline:
-                break
-        exported = composer.export()
-    except Exception:  # the jobs compose in full, as with Hydra's own launchers
-        log.debug("no shared bases for this batch", exc_info=True)
-        return None
+    composer = JobComposer(hydra_context.config_loader, config, min_jobs=_BASE_MIN_JOBS)
+    composer.plan(job_overrides)
+    deadline = time.monotonic() + _BASE_BUDGET_S
+    for overrides in job_overrides:
+        composer.prepare(overrides)
+        if time.monotonic() > deadline:
+            break
+    exported = composer.export()
     return exported if exported["bases"] else None
 
 
@@ -169,8 +162,10 @@ def _load_shared(path: str) -> _Shared:
 
 def _link_scheduler_logs(ret: JobReturn, env: Any) -> None:
     """Make the scheduler's stdout/stderr of this job visible in the Hydra job directory."""
-    with contextlib.suppress(Exception):
-        out_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))  # type: ignore[union-attr]
+    if ret.hydra_cfg is None:  # the job failed before it had a config
+        return
+    out_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))
+    with contextlib.suppress(OSError):  # e.g. the job removed its directory, or a link exists already
         for name, target in (("stdout.log", env.paths.stdout), ("stderr.log", env.paths.stderr)):
             link = out_dir / name
             if not link.exists() and Path(target).exists():
@@ -208,85 +203,38 @@ class Backend:
     poll_states: Callable[[list[Any]], dict[str, str]]
     # cancel these outstanding jobs (one command per array/scheduler)
     cancel: Callable[[list[Any]], None]
-    max_array_size: int
-    poll_interval_s: float
-    max_poll_interval_s: float = 60.0
-    result_grace_s: float = 5.0
+    max_array_size: int  # tasks per job array: a larger batch is split
+    conf: QueueConfig  # the launcher's settings (poll intervals, progress display)
     # whether a state is final (the job will not write a result after it); default: TERMINAL_STATES
     is_terminal: Callable[[str], bool] = TERMINAL_STATES.__contains__
-    counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def result_grace_s(self) -> float:
+        """How long a job the scheduler reports finished may take to show its result file."""
+        return max(5.0, 2 * self.conf.poll_interval_s)
 
 
-@dataclass
-class PollOptions:
-    """The launcher fields about waiting, shared by the scheduler backends."""
+def run_batch(backend: Backend, batch: Batch, folder_root: Path) -> list[JobReturn]:
+    """Submit the batch as arrays of at most ``backend.max_array_size`` tasks, wait, return JobReturns.
 
-    poll_interval_s: float = 2.0
-    max_poll_interval_s: float = 60.0
-    progress: str = "auto"
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> PollOptions:
-        """Read and check ``poll_interval_s``, ``max_poll_interval_s`` and ``progress``."""
-        poll = float(params.get("poll_interval_s") or 2.0)
-        max_poll = float(params.get("max_poll_interval_s") or 60.0)
-        progress = str(params.get("progress") or "auto")
-        if poll <= 0:
-            raise ValueError(f"hydra.launcher.poll_interval_s must be > 0, got {poll}")
-        if max_poll < poll:
-            raise ValueError(
-                f"hydra.launcher.max_poll_interval_s ({max_poll}) must be >= poll_interval_s ({poll})"
-            )
-        if progress not in {"auto", "bar", "log", "none"}:
-            raise ValueError(f"hydra.launcher.progress must be one of auto, bar, log, none; got {progress!r}")
-        return cls(poll, max_poll, progress)
-
-
-def array_id(job_id: str) -> str:
-    """The array part of a submitit job id (``"12_3"`` -> ``"12"``; ``"12"`` -> ``"12"``).
-
-    >>> array_id("12_3"), array_id("12"), array_id("124.pbs01_7")
-    ('12', '12', '124.pbs01')
+    ``folder_root``: the part of the submitit folder that is the same for every job (the shared pickle goes
+    there).
     """
-    base, sep, index = job_id.rpartition("_")
-    return base if sep and index.isdigit() else job_id
-
-
-def run_batch(
-    backend: Backend,
-    *,
-    hydra_context: HydraContext,
-    task_function: TaskFunction,
-    config: DictConfig,
-    job_overrides: Sequence[Sequence[str]],
-    initial_job_idx: int,
-    folder_root: Path,
-    progress_mode: str = "auto",
-) -> list[JobReturn]:
-    """Submit the batch as arrays of at most ``backend.max_array_size`` tasks, wait, return JobReturns."""
-    setup_globals()
-    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    sweep_dir = Path(str(config.hydra.sweep.dir))
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    if "mode" in config.hydra.sweep and config.hydra.sweep.mode is not None:
-        sweep_dir.chmod(int(str(config.hydra.sweep.mode), 8))
+    sweep_dir = batch.start()
+    job_overrides, initial_job_idx = batch.job_overrides, batch.initial_job_idx
     total = len(job_overrides)
     size = backend.max_array_size
-    n_arrays = -(-total // size)
     log.info(
-        "%s: submitting %d job%s as %d job array%s (at most %d tasks each); sweep output dir: %s",
+        "%s: submitting %s as %s (at most %d tasks each); sweep output dir: %s",
         backend.name,
-        total,
-        "" if total == 1 else "s",
-        n_arrays,
-        "" if n_arrays == 1 else "s",
+        plural(total, "job"),
+        plural(-(-total // size), "job array"),
         size,
         sweep_dir,
     )
-    for offset, overrides in enumerate(job_overrides):
-        log.info("\t#%d : %s", initial_job_idx + offset, " ".join(filter_overrides(overrides)))
-    composed = _compose_bases(hydra_context, config, job_overrides)
-    shared = write_shared(folder_root, hydra_context, config, task_function, composed)
+    batch.log_jobs()
+    composed = _compose_bases(batch.hydra_context, batch.config, job_overrides)
+    shared = write_shared(folder_root, batch.hydra_context, batch.config, batch.task_function, composed)
     fn = HydraJob(shared)
     jobs: list[Any] = []
     with _cancel_on_signal(backend, jobs):
@@ -302,7 +250,7 @@ def run_batch(
                 nums[0],
                 nums[-1],
             )
-        results = _wait(backend, jobs, [list(o) for o in job_overrides], initial_job_idx, progress_mode)
+        results = _wait(backend, jobs, [list(o) for o in job_overrides], initial_job_idx)
     with contextlib.suppress(OSError):
         Path(shared).unlink()
     return results
@@ -313,13 +261,13 @@ def _wait(
     jobs: list[Any],
     overrides: list[list[str]],
     initial_job_idx: int,
-    progress_mode: str,
 ) -> list[JobReturn]:
     results: list[JobReturn | None] = [None] * len(jobs)
     remaining = set(range(len(jobs)))
     terminal_since: dict[int, float] = {}
     states: dict[str, str] = {}
-    progress = Progress(len(jobs), mode=progress_mode, label=backend.name)
+    conf = backend.conf
+    progress = Progress(len(jobs), mode=conf.progress, label=backend.name)
     submitted = last_query = time.monotonic()
     running: int | None = None
     try:
@@ -332,7 +280,7 @@ def _wait(
             # 2. the scheduler: one query for the whole batch, backing off like submitit's watcher
             #    (after 1x, then every half of the time elapsed since submission, at most max_poll_interval_s)
             now = time.monotonic()
-            delay = min(backend.max_poll_interval_s, max(backend.poll_interval_s, (now - submitted) / 2))
+            delay = min(conf.max_poll_interval_s, max(conf.poll_interval_s, (now - submitted) / 2))
             if not states or now - last_query >= delay:
                 states = backend.poll_states([jobs[i] for i in sorted(remaining)])
                 last_query = now = time.monotonic()
@@ -353,7 +301,7 @@ def _wait(
             _count_finished(remaining, results, progress, initial_job_idx, running=running)
             if not remaining:
                 break
-            time.sleep(backend.poll_interval_s)
+            time.sleep(conf.poll_interval_s)
     finally:
         progress.close()
     return [r for r in results if r is not None]
@@ -393,16 +341,9 @@ def _count_finished(
         remaining.discard(i)
         failed = ret.status != JobStatus.COMPLETED
         if failed:
-            log.warning("#%d FAILED: %s", initial_job_idx + i, _first_line(ret))
+            log.warning("#%d FAILED: %s", initial_job_idx + i, first_error_line(ret))
         progress.job_done(failed=failed)
     progress.update(running=running)
-
-
-def _first_line(ret: JobReturn) -> str:
-    value = ret._return_value  # noqa: SLF001
-    text = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
-    lines = text.strip().splitlines()
-    return lines[0] if lines else text
 
 
 def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
@@ -410,6 +351,8 @@ def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
 
     try:
         outcome, value = pickle_load(job.paths.result_pickle)
+    # unpickling raises whatever the pickled objects' classes raise (or an import error on this side): the
+    # job is reported FAILED with that error, never lost
     except Exception as exc:  # noqa: BLE001
         error = JobFailedError(f"job #{job_num} ({job.job_id}): cannot read its result file: {exc!r}")
         return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
@@ -477,7 +420,7 @@ def _cancel_outstanding(backend: Backend, jobs: list[Any], exc: BaseException) -
         return
     try:
         backend.cancel(outstanding)
-    except Exception as cancel_error:  # noqa: BLE001
+    except (OSError, subprocess.SubprocessError) as cancel_error:  # the command failed: say so, go on
         message = f"{backend.name}: {why}: could not cancel jobs {' '.join(arrays)}: {cancel_error}"
     else:
         jobs_s = "" if len(outstanding) == 1 else "s"
@@ -487,6 +430,6 @@ def _cancel_outstanding(backend: Backend, jobs: list[Any], exc: BaseException) -
             f"(job array{arrays_s} {' '.join(arrays)})"
         )
     log.warning("%s", message)
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: the log line above remains
         sys.stderr.write(message + os.linesep)
         sys.stderr.flush()

@@ -1,4 +1,4 @@
-"""Code shared by the launcher backends: errors, progress display, exit-status text, CPU count."""
+"""Code shared by the launcher backends: batch start-up, errors, progress display, exit-status text."""
 
 from __future__ import annotations
 
@@ -7,13 +7,121 @@ import os
 import signal
 import sys
 import time
-from typing import TextIO
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from hydra.core.utils import JobReturn
+    from hydra.types import HydraContext, TaskFunction
+    from omegaconf import DictConfig
 
 log = logging.getLogger("hydraflow.launch")
 
 
 class JobFailedError(RuntimeError):
     """A job ended without a normal result: crash, signal, timeout, scheduler cancellation, node failure."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of jobs handed to a launcher by the sweeper, with what Hydra gave the launcher."""
+
+    hydra_context: HydraContext
+    task_function: TaskFunction
+    config: DictConfig  # the sweep's master config
+    job_overrides: Sequence[Sequence[str]]
+    initial_job_idx: int  # Hydra job number of the batch's first job
+
+    def start(self) -> Path:
+        """What every launcher does before its first job: Hydra's globals and logging, the sweep directory.
+
+        Returns the sweep directory (created, with ``hydra.sweep.mode`` applied when set).
+        """
+        from hydra.core.utils import configure_log, setup_globals
+
+        config = self.config
+        setup_globals()
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in config.hydra.sweep and config.hydra.sweep.mode is not None:
+            sweep_dir.chmod(int(str(config.hydra.sweep.mode), 8))
+        return sweep_dir
+
+    def log_jobs(self) -> None:
+        """One log line per job of the batch, as Hydra's own launchers write them (``#N : overrides``)."""
+        from hydra.core.utils import filter_overrides
+
+        for offset, overrides in enumerate(self.job_overrides):
+            log.info("\t#%d : %s", self.initial_job_idx + offset, " ".join(filter_overrides(overrides)))
+
+
+def run_in_sweep(
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    sweep_config: DictConfig,
+    job_id: str,
+    job_num: int,
+    *,
+    before_run: Callable[[DictConfig], None] | None = None,
+) -> JobReturn:
+    """Run one job of a sweep with Hydra's ``run_job``, numbered as Hydra's launchers number them.
+
+    ``before_run`` gets the numbered config just before the job starts (e.g. to redirect its output).
+    """
+    from hydra.core.utils import run_job
+    from omegaconf import open_dict
+
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = job_id
+        sweep_config.hydra.job.num = job_num
+    if before_run is not None:
+        before_run(sweep_config)
+    return run_job(
+        hydra_context=hydra_context,
+        task_function=task_function,
+        config=sweep_config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+
+
+def redirect(path: Path, fd: int) -> None:
+    """Send file descriptor ``fd`` (1: stdout, 2: stderr) to the end of ``path`` (created with its folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, fd)
+    os.close(target)
+
+
+def plural(count: int, word: str, suffix: str = "s") -> str:
+    """``count word`` with the plural suffix when needed.
+
+    >>> plural(1, "job"), plural(3, "job"), plural(2, "batch", "es")
+    ('1 job', '3 jobs', '2 batches')
+    """
+    return f"{count} {word}{'' if count == 1 else suffix}"
+
+
+def array_id(job_id: str) -> str:
+    """The array part of a submitit job id (``"12_3"`` -> ``"12"``; ``"12"`` -> ``"12"``).
+
+    >>> array_id("12_3"), array_id("12"), array_id("124.pbs01_7")
+    ('12', '12', '124.pbs01')
+    """
+    base, sep, index = job_id.rpartition("_")
+    return base if sep and index.isdigit() else job_id
+
+
+def first_error_line(ret: JobReturn) -> str:
+    """The first line of a failed job's error, for the ``#N FAILED: ...`` log line."""
+    value = ret._return_value  # noqa: SLF001
+    text = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
+    lines = text.strip().splitlines()
+    return lines[0] if lines else text
 
 
 def usable_cpus() -> int:

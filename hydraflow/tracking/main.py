@@ -109,7 +109,7 @@ def main(
             if cfg_passthrough is None:
                 # Hydra applies every non-sweep argument to the config before the sweeper sees it: extended
                 # sweeps (lr=0.01:0.05:0.01 on a float field, wd/m=5) go to hydra.sweeper.params instead.
-                from hydraflow.hydra_native import hydra_safe_argv
+                from hydraflow.hydra_adapter.argv import hydra_safe_argv
 
                 sys.argv[1:] = hydra_safe_argv(sys.argv[1:])
             return hydra_main(cfg_passthrough)

@@ -22,7 +22,7 @@ from hydra.core.singleton import Singleton
 from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict, read_write
 
-from hydraflow.launch.compose import JobComposer
+from hydraflow.hydra_adapter.compose import JobComposer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hydraflow.launch.pbs_launch import pbs_parameters
+from hydraflow.launch.config import PBSConfig
+from hydraflow.launch.pbs.backend import pbs_parameters
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -86,7 +87,7 @@ def test_pbs_parameters_mapping() -> None:
         "submitit_folder": "f",
         "dialect": "pbspro",
     }
-    assert pbs_parameters(params) == {
+    assert pbs_parameters(PBSConfig.from_params(params)) == {
         "job_name": "app",
         "timeout_min": 30,
         "ncpus": 4,
@@ -98,6 +99,10 @@ def test_pbs_parameters_mapping() -> None:
         "additional_resources": {"place": "scatter"},
         "additional_directives": ["-m abe"],
         "setup": ["module load x"],
+        "array_parallelism": 256,  # the fields' defaults, which the executor's own defaults equal
+        "nodes": 1,
+        "signal_delay_s": 90,
+        "stderr_to_stdout": False,
     }
     with pytest.raises(ValueError, match="unknown field"):
-        pbs_parameters({"partition": "x"})
+        PBSConfig.from_params({"partition": "x"})

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from hydraflow.launch.slurm import (
+from hydraflow.launch.config import SlurmConfig
+from hydraflow.launch.slurm.queries import (
     cluster_max_array_size,
     effective_max_array_size,
     parse_job_states,
@@ -309,8 +310,8 @@ def test_max_array_size_is_read_from_the_cluster() -> None:
     assert effective_max_array_size(None) == expected
     assert effective_max_array_size(expected + 1000) == expected
     assert effective_max_array_size(3) == 3
-    with pytest.raises(ValueError, match="max_array_size must be >= 1"):
-        effective_max_array_size(0)
+    with pytest.raises(ValueError, match="max_array_size must be >= 1"):  # checked with the other settings
+        SlurmConfig.from_params({"max_array_size": 0})
 
 
 @pytest.mark.slurm
@@ -362,7 +363,7 @@ GROUP_APP = textwrap.dedent(
     @hydra.main(version_base=None, config_path="conf", config_name="config")
     def main(cfg):
         # the job's config came from the controller's base of its combination (the module is only imported then)
-        used_base = "hydraflow.launch.compose" in sys.modules
+        used_base = "hydraflow.hydra_adapter.compose" in sys.modules
         Path(f"used_base_{cfg.db.driver}_{cfg.lr}").write_text(str(used_base))
 
     if __name__ == "__main__":

@@ -82,7 +82,8 @@ def test_bad_input_exit_2_caret_on_stderr_nothing_on_stdout(
 
 def test_plain_sweeps_do_not_import_hydra() -> None:
     code = (
-        "import sys; from hydraflow.sweep import expand; from hydraflow.hydra_native import make_native_expander;"
+        "import sys; from hydraflow.sweep import expand;"
+        "from hydraflow.hydra_adapter.native import make_native_expander;"
         "list(expand(['a=1:3', 'b=(x,y)_z'], native=make_native_expander()));"
         "print(any(m == 'hydra' or m.startswith(('hydra.', 'mlflow')) for m in sys.modules))"
     )

@@ -12,7 +12,7 @@ MODULES = [
     "hydraflow.sweep.decimals",
     "hydraflow.sweep.errors",
     "hydraflow.sweep.parser",
-    "hydraflow.hydra_native",
+    "hydraflow.hydra_adapter.native",
 ]
 
 

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from hydraflow.hydra_native import make_native_expander
+from hydraflow.hydra_adapter.native import make_native_expander
 from hydraflow.sweep import SweepSyntaxError, expand
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hydraflow.hydra_native import make_native_expander
+from hydraflow.hydra_adapter.native import make_native_expander
 from hydraflow.sweep import Sweep, SweepSyntaxError, expand
 
 

@@ -11,15 +11,11 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.utils import create_config_search_path
 from hydra.types import RunMode
 
-from hydra_plugins.hydraflow_sweeper._core import (
-    SweepError,
-    expand_arguments,
-    merge_arguments,
-    params_to_arguments,
-    validate,
-)
 from hydra_plugins.hydraflow_sweeper.sweeper import HydraflowSweeper
-from hydraflow.hydra_native import make_native_expander
+from hydraflow.hydra_adapter.arguments import expand_arguments, merge_arguments, params_to_arguments
+from hydraflow.hydra_adapter.errors import SweepError
+from hydraflow.hydra_adapter.native import make_native_expander
+from hydraflow.hydra_adapter.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,12 +73,12 @@ def test_syntax_error_keeps_the_caret_and_names_the_argument() -> None:
 @pytest.mark.parametrize("size", [0, -2, 1.5, True, "4"])
 def test_bad_max_batch_size_is_rejected(size) -> None:
     with pytest.raises(SweepError, match="max_batch_size must be a positive integer, -1 or null"):
-        HydraflowSweeper(max_batch_size=size)._batch_size(SweepError)
+        HydraflowSweeper(max_batch_size=size)._batch_size()
 
 
 @pytest.mark.parametrize(("size", "expected"), [(None, None), (-1, None), (1, 1), (50, 50)])
 def test_max_batch_size_values(size, expected) -> None:
-    assert HydraflowSweeper(max_batch_size=size)._batch_size(SweepError) == expected
+    assert HydraflowSweeper(max_batch_size=size)._batch_size() == expected
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -145,7 +141,7 @@ def test_importing_the_plugin_imports_nothing_heavy() -> None:
         "import hydra_plugins.hydraflow_sweeper, hydra_plugins.hydraflow_sweeper.config\n"
         "import hydra_plugins.hydraflow_sweeper.sweeper\n"
         "heavy = ('mlflow', 'submitit', 'pyarrow', 'pandas', 'polars', 'hydraflow.sweep',\n"
-        "         'hydra_plugins.hydraflow_sweeper._core')\n"
+        "         'hydraflow.hydra_adapter.validate')\n"
         "print(sorted(h for h in heavy if h in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

@@ -1,7 +1,7 @@
-"""The ``hydraflow_local`` backend: a bounded pool of forked processes, one process per job.
+"""The process pool of ``hydraflow_local``: forked processes, one per job, at most ``n_jobs`` at a time.
 
 The parent (the Hydra application, already initialised) forks one child per job, at most ``n_jobs`` at a
-time. The child gets its job config from a :class:`~hydraflow.launch.compose.JobComposer` (the parent
+time. The child gets its job config from a :class:`~hydraflow.hydra_adapter.compose.JobComposer` (the parent
 composes the config once per combination of config groups before forking; the child applies its value
 overrides to its copy-on-write copy — the same config ``config_loader.load_sweep_config`` would return),
 runs it with Hydra's ``run_job`` and sends the pickled :class:`~hydra.core.utils.JobReturn` back through a
@@ -30,46 +30,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
-from omegaconf import OmegaConf, open_dict
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
 
-from hydraflow.launch.common import JobFailedError, Progress, describe_exit, usable_cpus
-from hydraflow.launch.compose import JobComposer
+from hydraflow.hydra_adapter.compose import JobComposer
+from hydraflow.launch.common import (
+    JobFailedError,
+    Progress,
+    describe_exit,
+    first_error_line,
+    redirect,
+    run_in_sweep,
+)
+from hydraflow.launch.local.payload import dumps, error_payload, return_payload, unpickle_return
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from hydra.types import HydraContext, TaskFunction
     from omegaconf import DictConfig
+
+    from hydraflow.launch.common import Batch
+    from hydraflow.launch.config import LocalConfig
 
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 1 << 16
 _POLL_S = 0.05  # wake-up period when the kernel has no pidfd_open
-
-
-@dataclass
-class LocalOptions:
-    """Options of the local pool (the fields of ``hydra/launcher=hydraflow_local``)."""
-
-    n_jobs: int | None = None
-    timeout_s: float | None = None
-    kill_grace_s: float = 5.0
-    progress: str = "auto"
-    redirect_output: bool = True
-
-    def __post_init__(self) -> None:
-        """Reject out-of-range values with the name of the field."""
-        if self.n_jobs is not None and self.n_jobs < 1:
-            raise ValueError(f"hydra.launcher.n_jobs must be >= 1 (or null for all cores), got {self.n_jobs}")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise ValueError(f"hydra.launcher.timeout_s must be > 0 (or null), got {self.timeout_s}")
-        if self.kill_grace_s < 0:
-            raise ValueError(f"hydra.launcher.kill_grace_s must be >= 0, got {self.kill_grace_s}")
-        if self.progress not in {"auto", "bar", "log", "none"}:
-            raise ValueError(
-                f"hydra.launcher.progress must be one of auto, bar, log, none; got {self.progress!r}"
-            )
 
 
 @dataclass
@@ -90,62 +74,23 @@ class _Child:
     kill_sent: bool = False
 
 
-def launch(
-    *,
-    hydra_context: HydraContext,
-    task_function: TaskFunction,
-    config: DictConfig,
-    job_overrides: Sequence[Sequence[str]],
-    initial_job_idx: int,
-    params: dict[str, Any],
-) -> list[JobReturn]:
-    """Run one batch of jobs in forked processes; returns their JobReturns in job order.
+class Pool:
+    """Run the jobs of one batch in forked processes, ``n_jobs`` at a time (see the module docstring)."""
 
-    ``params`` are the ``hydra.launcher`` fields (see :class:`LocalOptions`).
-    """
-    options = LocalOptions(**params)
-    setup_globals()
-    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    sweep_dir = Path(str(config.hydra.sweep.dir))
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    if "mode" in config.hydra.sweep and config.hydra.sweep.mode is not None:
-        sweep_dir.chmod(int(str(config.hydra.sweep.mode), 8))
-    n_jobs = options.n_jobs or usable_cpus()
-    total = len(job_overrides)
-    log.info(
-        "hydraflow_local: launching %d job%s, %d at a time, in %s",
-        total,
-        "" if total == 1 else "s",
-        min(n_jobs, total),
-        sweep_dir,
-    )
-    for offset, overrides in enumerate(job_overrides):
-        log.info("\t#%d : %s", initial_job_idx + offset, " ".join(filter_overrides(overrides)))
-    pool = _Pool(hydra_context, task_function, config, options, n_jobs)
-    return pool.run([list(o) for o in job_overrides], initial_job_idx)
-
-
-class _Pool:
-    def __init__(
-        self,
-        hydra_context: HydraContext,
-        task_function: TaskFunction,
-        config: DictConfig,
-        options: LocalOptions,
-        n_jobs: int,
-    ) -> None:
-        self.hydra_context = hydra_context
-        self.task_function = task_function
-        self.config = config
+    def __init__(self, batch: Batch, options: LocalConfig, n_jobs: int) -> None:
+        """Prepare the pool for ``batch`` (nothing is started yet)."""
+        self.hydra_context = batch.hydra_context
+        self.task_function = batch.task_function
         self.options = options
         self.n_jobs = n_jobs
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, _Child] = {}  # pid -> child
         self.use_pidfd = hasattr(os, "pidfd_open")
-        self.composer = JobComposer(hydra_context.config_loader, config)
+        self.composer = JobComposer(batch.hydra_context.config_loader, batch.config)
 
     # ---------------------------------------------------------------- parent side
     def run(self, jobs: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
+        """Run every job; their JobReturns in job order (a crashed child gives a FAILED one)."""
         results: list[JobReturn | None] = [None] * len(jobs)
         pending = deque(range(len(jobs)))
         progress = Progress(len(jobs), mode=self.options.progress, label="hydraflow_local")
@@ -165,7 +110,7 @@ class _Pool:
                     results[child.index] = ret
                     failed = ret.status != JobStatus.COMPLETED
                     if failed:
-                        log.warning("#%d FAILED: %s", child.job_num, _short_error(ret))
+                        log.warning("#%d FAILED: %s", child.job_num, first_error_line(ret))
                     progress.job_done(failed=failed, running=len(self.running))
                 self._enforce_timeouts()
         except BaseException:
@@ -191,7 +136,7 @@ class _Pool:
         self.composer.prepare(overrides)
         rfd, wfd = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # unflushed text would be written twice after fork
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, ValueError):  # a closed or broken stream has nothing to flush
                 stream.flush()
         with warnings.catch_warnings():
             # Python >= 3.12 warns when forking a process that has threads (the child gets only the forking
@@ -327,7 +272,8 @@ class _Pool:
         data = b"".join(child.chunks)
         if data:
             try:
-                payload = pickle.loads(data)  # noqa: S301
+                payload = pickle.loads(data)  # noqa: S301 - our own child's bytes
+            # a child killed while writing leaves a truncated pickle, which fails in many ways: no result
             except Exception:  # noqa: BLE001
                 payload = None
         exit_text = describe_exit(os.waitstatus_to_exitcode(child.wait_status))
@@ -337,7 +283,7 @@ class _Pool:
                 f"job #{child.job_num} ({' '.join(child.overrides) or 'no overrides'}) {reason}: {exit_text}"
             )
             return JobReturn(overrides=child.overrides, status=JobStatus.FAILED, _return_value=error)
-        ret = _unpickle_return(payload)
+        ret = unpickle_return(payload)
         if ret is None:
             text = payload.get("error") or "unknown error"
             error = JobFailedError(f"job #{child.job_num} ({' '.join(child.overrides)}) failed:\n{text}")
@@ -357,121 +303,49 @@ class _Pool:
                     if fd is not None:
                         with contextlib.suppress(OSError):
                             os.close(fd)
-            with contextlib.suppress(Exception):
-                self.selector.close()
+            self.selector.close()
             payload = self._child_run(job_num, overrides)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - the child reports everything, even SystemExit
             code = 1
-            payload = _error_payload(exc, job_num)
+            payload = error_payload(exc, job_num)
         try:
-            data = _dumps(payload)
+            data = dumps(payload)
             view = memoryview(data)
             while view:
                 written = os.write(wfd, view)
                 view = view[written:]
             os.close(wfd)
-        except BaseException:  # noqa: BLE001
+        except BaseException:  # noqa: BLE001 - the parent reports a child without a result by its exit code
             code = 3
         finally:
             for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(OSError, ValueError):
                     stream.flush()
             os._exit(code)
 
     def _child_run(self, job_num: int, overrides: list[str]) -> dict[str, Any]:  # pragma: no cover
         sweep_config = self.composer.compose(overrides, in_place=True)
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = str(job_num)
-            sweep_config.hydra.job.num = job_num
-        if self.options.redirect_output:
-            HydraConfig.instance().set_config(sweep_config)
-            job_dir = Path(str(OmegaConf.select(sweep_config, "hydra.sweep.dir"))) / str(
-                OmegaConf.select(sweep_config, "hydra.sweep.subdir")
-            )
-            job_dir.mkdir(parents=True, exist_ok=True)
-            _redirect(1, job_dir / "stdout.log")
-            _redirect(2, job_dir / "stderr.log")
-            sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-            sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-        ret = run_job(
-            hydra_context=self.hydra_context,
-            task_function=self.task_function,
-            config=sweep_config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
+        before_run = _redirect_output if self.options.redirect_output else None
+        ret = run_in_sweep(
+            self.hydra_context, self.task_function, sweep_config, str(job_num), job_num, before_run=before_run
         )
         if ret.status == JobStatus.FAILED and isinstance(ret._return_value, BaseException):  # noqa: SLF001
-            with contextlib.suppress(Exception):
+            # stderr closed by the job: the result still goes back
+            with contextlib.suppress(OSError, ValueError):
                 traceback.print_exception(ret._return_value, file=sys.stderr)  # noqa: SLF001
-        return _return_payload(ret, job_num)
+        return return_payload(ret, job_num)
 
 
-def _redirect(fd: int, path: Path) -> None:  # pragma: no cover - child only
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(target, fd)
-    os.close(target)
+def _redirect_output(sweep_config: DictConfig) -> None:  # pragma: no cover - child only
+    """Send the child's stdout/stderr to ``stdout.log``/``stderr.log`` in its job directory."""
+    HydraConfig.instance().set_config(sweep_config)
+    job_dir = Path(str(OmegaConf.select(sweep_config, "hydra.sweep.dir"))) / str(
+        OmegaConf.select(sweep_config, "hydra.sweep.subdir")
+    )
+    redirect(job_dir / "stdout.log", 1)
+    redirect(job_dir / "stderr.log", 2)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
 
 
-def _dumps(obj: Any) -> bytes:
-    try:
-        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001
-        import cloudpickle
-
-        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _return_payload(ret: JobReturn, job_num: int) -> dict[str, Any]:
-    """Pickle the JobReturn on its own so an unpicklable return value is reported, not lost."""
-    try:
-        return {"ret": _dumps(ret)}
-    except Exception as exc:  # noqa: BLE001
-        what = "return value" if ret.status == JobStatus.COMPLETED else "exception"
-        error = JobFailedError(
-            f"job #{job_num} finished ({ret.status.name}) but its {what} cannot be sent back to the "
-            f"launcher: {type(exc).__name__}: {exc}; {what}: {ret._return_value!r:.500}"  # noqa: SLF001
-        )
-        ret.status = JobStatus.FAILED
-        ret.return_value = error
-        return {"ret": _dumps(ret)}
-
-
-def _error_payload(exc: BaseException, job_num: int) -> dict[str, Any]:
-    text = "".join(traceback.format_exception(exc))
-    if not isinstance(exc, Exception):
-        exc = JobFailedError(f"job #{job_num} raised {exc!r}")
-    try:
-        blob = _dumps(exc)
-    except Exception:  # noqa: BLE001
-        blob = None
-    return {"error": text, "exc": blob}
-
-
-def _unpickle_return(payload: dict[str, Any]) -> JobReturn | None:
-    blob = payload.get("ret")
-    if blob is not None:
-        try:
-            ret = pickle.loads(blob)  # noqa: S301
-        except Exception as exc:  # noqa: BLE001
-            ret = JobReturn(
-                status=JobStatus.FAILED,
-                _return_value=JobFailedError(f"the job's result could not be unpickled: {exc!r}"),
-            )
-        return ret if isinstance(ret, JobReturn) else None
-    blob = payload.get("exc")
-    if blob is None:
-        return None
-    try:
-        error = pickle.loads(blob)  # noqa: S301
-    except Exception:  # noqa: BLE001
-        return None
-    if not isinstance(error, BaseException):
-        return None
-    return JobReturn(status=JobStatus.FAILED, _return_value=error)
-
-
-def _short_error(ret: JobReturn) -> str:
-    value = ret._return_value  # noqa: SLF001
-    text = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
-    first = text.strip().splitlines()
-    return first[0] if first else text
+__all__ = ["Pool"]

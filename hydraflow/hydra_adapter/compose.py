@@ -5,14 +5,14 @@ merges every config file of the defaults list, then applies the job's value over
 values (``lr=...``, ``seed=...``) everything but the last step is the same for every job, and it is by far
 the most expensive part of starting a short job (~50 ms of ~70 ms here).
 
-:class:`JobComposer` splits each job's overrides the way Hydra does (an override selects a config group
-when its key is a group of the app's config repository and its value is not a mapping), composes the config
-once per distinct tuple of group overrides with Hydra's own ``load_sweep_config``, and finishes each job
-from that *base*: the value overrides are applied with Hydra's own ``_apply_overrides_to_config`` (struct
-mode, structured-config types, ``+``/``++``/``~``), then the per-job fields that Hydra derives from the
-overrides are set again (``hydra.overrides.task``, ``hydra.job.override_dirname``) and the resolver cache
-is copied from the master config. The result is the config ``load_sweep_config`` returns — the tests
-compare both, node for node, over group, value, add, force-add, delete, list and dict overrides.
+:class:`JobComposer` groups the jobs by their config-group overrides (:mod:`.overrides`), composes the config
+once per combination with Hydra's own ``load_sweep_config`` (:func:`compose`), and finishes each job from
+that *base*: the value overrides are applied with Hydra's own ``_apply_overrides_to_config``
+(:func:`apply_overrides`: struct mode, structured-config types, ``+``/``++``/``~``), then the per-job fields
+that Hydra derives from the overrides are set again (``hydra.overrides.task``, ``hydra.job.override_dirname``)
+and the resolver cache is copied from the master config. The result is the config ``load_sweep_config``
+returns — the tests compare both, node for node, over group, value, add, force-add, delete, list and dict
+overrides.
 
 Whatever this shortcut does not cover is composed in full by Hydra: a value override of a ``hydra.*`` key
 (Hydra derives ``hydra.job.env_set`` and more from those after applying them), an override that Hydra
@@ -27,6 +27,9 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from hydraflow.hydra_adapter.errors import OverrideError
+from hydraflow.hydra_adapter.overrides import Grouping, OverrideClassifier
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -36,63 +39,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-_KNOWN_ONLY: Any = object()  # OverrideClassifier.repo when classifying from a given table only
+def compose(config_loader: Any, master: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """Hydra's full composition of a job's config (``load_sweep_config``); raises Hydra's own errors."""
+    return config_loader.load_sweep_config(master_config=master, sweep_overrides=list(overrides))
 
 
-class OverrideClassifier:
-    """Parse job overrides once each and tell config-group overrides from value overrides, as Hydra does."""
+def apply_overrides(cfg: DictConfig, overrides: list[Override]) -> None:
+    """Apply parsed value overrides to ``cfg`` in place, as Hydra applies command-line overrides.
 
-    def __init__(
-        self, config_loader: Any, master: DictConfig, *, known: dict[str, bool] | None = None
-    ) -> None:
-        """Use ``config_loader`` (the app's) and the master config of the sweep.
+    Raises Hydra's ``ConfigCompositionException`` for an override the config rejects.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
-        ``known`` (override -> is a group, from another process's classifier) skips reading the config
-        repository: an override not in it counts as a group, which only ever means "compose in full".
-        """
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        self.loader = config_loader
-        self.master = master
-        self.parser = OverridesParser.create()
-        self.parsed: dict[str, Override] = {}
-        self.is_group: dict[str, bool] = dict(known or {})
-        self.repo = self._repository() if known is None else _KNOWN_ONLY
-
-    def _repository(self) -> Any:
-        """Hydra's config repository with the app's search path (``None`` if Hydra's internals differ)."""
-        from omegaconf import OmegaConf
-
-        hydra_overrides = OmegaConf.to_container(self.master.hydra.overrides.hydra, resolve=False)
-        try:
-            _, repo = self.loader._parse_overrides_and_create_caching_repo(  # noqa: SLF001
-                self.master.hydra.job.config_name, hydra_overrides
-            )
-        except Exception:
-            log.debug("config repository unavailable", exc_info=True)
-            return None
-        return repo
-
-    def parse(self, text: str) -> Override:
-        """Hydra's parse of one override (cached); raises Hydra's own error for a malformed one."""
-        override = self.parsed.get(text)
-        if override is None:
-            override = self.parsed[text] = self.parser.parse_override(text)
-        return override
-
-    def classify(self, text: str) -> bool:
-        """True when ``text`` selects a config group (Hydra's ``Overrides`` rule); parses it if needed."""
-        known = self.is_group.get(text)
-        if known is not None:
-            return known
-        override = self.parse(text)
-        if self.repo is None or self.repo is _KNOWN_ONLY:
-            group = True
-        else:
-            is_dict = isinstance(override.value(), dict)
-            group = not is_dict and bool(self.repo.group_exists(override.key_or_group))
-        self.is_group[text] = group
-        return group
+    ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)  # noqa: SLF001
 
 
 class JobComposer:
@@ -109,12 +68,19 @@ class JobComposer:
         self.loader = config_loader
         self.master = master
         self.min_jobs = min_jobs
-        self.classifier: OverrideClassifier | None = None
+        self._classifier: OverrideClassifier | None = None
         self.bases: dict[tuple[str, ...], DictConfig | None] = {}  # None: composing the base failed
-        self.counts: dict[tuple[str, ...], int] = {}
+        self.grouping = Grouping()
         self.pending: dict[tuple[str, ...], int] = {}  # jobs of the combination not started yet
         self.full = 0  # jobs composed in full (for tests and benchmarks)
         self.shortcut = 0  # jobs finished from a base
+
+    @property
+    def classifier(self) -> OverrideClassifier:
+        """The override classifier (reads the config repository on first use)."""
+        if self._classifier is None:
+            self._classifier = OverrideClassifier(self.loader, self.master)
+        return self._classifier
 
     def export(self) -> dict[str, Any]:
         """What another process needs to finish jobs from the bases composed here (picklable).
@@ -123,52 +89,36 @@ class JobComposer:
         """
         return {
             "bases": {g: b for g, b in self.bases.items() if b is not None},
-            "is_group": dict(self.classifier.is_group) if self.classifier is not None else {},
+            "is_group": dict(self._classifier.is_group) if self._classifier is not None else {},
         }
 
     @classmethod
     def restore(cls, config_loader: Any, master: DictConfig, exported: dict[str, Any]) -> JobComposer:
         """A composer with the bases and override classes of :meth:`export` (no repository read)."""
         composer = cls(config_loader, master)
-        composer.classifier = OverrideClassifier(config_loader, master, known=exported["is_group"])
+        composer._classifier = OverrideClassifier(config_loader, master, known=exported["is_group"])
         composer.bases = dict(exported["bases"])
         return composer
 
     def _split(self, overrides: Sequence[str]) -> tuple[tuple[str, ...], list[Override]] | None:
         """(group overrides, parsed value overrides) or ``None`` when the job must be composed in full."""
-        if self.classifier is None:
-            try:
-                self.classifier = OverrideClassifier(self.loader, self.master)
-            except Exception:
-                log.debug("override classifier unavailable", exc_info=True)
-                return None
         classifier = self.classifier
-        if classifier.repo is None:
-            return None
-        groups: list[str] = []
-        values: list[Override] = []
         try:
-            for text in overrides:
-                override = classifier.parse(text)
-                if override.is_sweep_override():
-                    return None
-                if classifier.classify(text):
-                    groups.append(text)
-                elif override.is_hydra_override() or override.key_or_group == "hydra":
-                    return None
-                else:
-                    values.append(override)
-        except Exception:  # noqa: BLE001 - Hydra's full composition reports it in its own words
+            groups, values = classifier.split(overrides)
+        except OverrideError:  # Hydra's full composition reports it in its own words
             return None
-        return tuple(groups), values
+        parsed = [classifier.parsed[text] for text in values]
+        if any(o.is_hydra_override() or o.key_or_group == "hydra" for o in parsed):
+            return None
+        return groups, parsed
 
     def plan(self, jobs: Iterable[Sequence[str]]) -> None:
         """Count the jobs of each group combination, so that only shared bases are composed ahead."""
-        for overrides in jobs:
+        for n, overrides in enumerate(jobs):
             split = self._split(overrides)
             if split is not None:
-                self.counts[split[0]] = self.counts.get(split[0], 0) + 1
-        self.pending = dict(self.counts)
+                self.grouping.add(n, split[0], ())
+        self.pending = {groups: c.jobs for groups, c in self.grouping.combinations.items()}
 
     def started(self, overrides: Sequence[str]) -> None:
         """This job has its config (e.g. it was forked): drop the base once every job of it has one."""
@@ -187,10 +137,13 @@ class JobComposer:
         if split is None:
             return
         groups = split[0]
-        if groups in self.bases or self.counts.get(groups, 0) < self.min_jobs:
+        combination = self.grouping.combinations.get(groups)
+        if groups in self.bases or combination is None or combination.jobs < self.min_jobs:
             return
         try:
-            base = self.loader.load_sweep_config(self.master, list(groups))
+            base: DictConfig | None = compose(self.loader, self.master, groups)
+        # load_sweep_config raises whatever composing raises (Hydra's, OmegaConf's, a resolver's errors): the
+        # jobs of this combination are then composed in full, which raises it again in Hydra's own words
         except Exception:
             log.debug("base composition failed for %s", groups, exc_info=True)
             base = None
@@ -203,10 +156,11 @@ class JobComposer:
             self.shortcut += 1
             return cfg
         self.full += 1
-        return self.loader.load_sweep_config(self.master, list(overrides))
+        return compose(self.loader, self.master, overrides)
 
     def _from_base(self, overrides: Sequence[str], *, in_place: bool) -> DictConfig | None:
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+        from hydra.errors import HydraException
         from omegaconf import OmegaConf, open_dict
 
         split = self._split(overrides)
@@ -221,16 +175,16 @@ class JobComposer:
             self.bases.pop(groups)  # changed below: never hand it out again
         job = cfg.hydra.job
         try:
-            ConfigLoaderImpl._apply_overrides_to_config(values, cfg)  # noqa: SLF001
+            apply_overrides(cfg, values)
             # what Hydra reads from the composing process: the same here, but not in a batch job that got
             # its base from the controller
             cfg.hydra.runtime.cwd = os.getcwd()  # noqa: PTH109 - a str, as Hydra sets it
             with open_dict(cfg.hydra):
                 for name in job.env_copy:
                     job.env_set[name] = os.environ[name]
-        except Exception:  # noqa: BLE001 - Hydra's full composition raises its own error for it
+        except (HydraException, KeyError):  # Hydra's full composition raises its own error for it
             return None
-        app = [self.classifier.parsed[t] for t in overrides]  # type: ignore[union-attr]
+        app = [self.classifier.parsed[t] for t in overrides]
         app = [o for o in app if not o.is_hydra_override()]
         cfg.hydra.overrides.task = [o.input_line for o in app]
         job.override_dirname = get_overrides_dirname(
@@ -243,4 +197,4 @@ class JobComposer:
         return cfg
 
 
-__all__ = ["JobComposer", "OverrideClassifier"]
+__all__ = ["JobComposer", "apply_overrides", "compose"]

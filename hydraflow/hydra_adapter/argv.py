@@ -1,81 +1,40 @@
-"""Adapter between the pure-Python sweep grammar and Hydra's own override grammar.
+"""A multirun command line made safe for Hydra: extended sweep arguments reach the sweeper intact.
 
-:func:`hydra_safe_argv` rewrites a multirun command line so that arguments in the extended syntax reach the
-sweeper intact instead of being applied (or rejected) by Hydra while it composes the app's config.
-
-:func:`make_native_expander` returns a :data:`hydraflow.sweep.NativeExpander` that expands arguments using
-Hydra's functions (``range()``, ``choice()``, ``glob()``, ``sort()``, ``shuffle()``, ``tag()``, casts)
-exactly as Hydra's BasicSweeper would.
+Hydra reads the command line before the sweeper does: it rejects some forms of the extended syntax and applies
+every argument it does not see as a sweep to the app's config while composing it. :func:`hydra_safe_arguments`
+routes such arguments into ``hydra.sweeper.params``; :func:`hydra_safe_argv` does it for a whole ``sys.argv``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hydraflow.sweep import NativeExpander
-
-
-def make_native_expander(config_loader: Any = None) -> NativeExpander:
-    """Build an expander backed by Hydra's ``OverridesParser``.
-
-    Args:
-        config_loader: Hydra's ``ConfigLoader`` (the sweeper has one); needed by ``glob()``, which lists the
-            options of a config group. Without it, ``glob()`` raises a clear error.
-
-    >>> expand_native = make_native_expander()
-    >>> expand_native("a=range(1,4)")
-    ['a=1', 'a=2', 'a=3']
-    >>> expand_native("+b=choice(x,y)")
-    ['+b=x', '+b=y']
-    """
-    parsers: list[Any] = []  # Hydra is imported on first use: plain sweeps never pay for it
-
-    def expand_native(argument: str) -> list[str]:
-        if not parsers:
-            from hydra.core.override_parser.overrides_parser import OverridesParser
-
-            parsers.append(OverridesParser.create(config_loader=config_loader))
-        # parse_overrides (plural) attaches the config loader that glob() needs; parse_override does not
-        override = parsers[0].parse_overrides([argument])[0]
-        key = override.get_key_element()
-        if not override.is_sweep_override():
-            if override.is_delete() and override.value_type is None:
-                return [key]
-            return [f"{key}={override.get_value_element_as_str()}"]
-        if override.is_interval_sweep():
-            raise ValueError("interval() is a continuous range and cannot be enumerated")
-        if not override.is_discrete_sweep():  # pragma: no cover - every other Hydra sweep is discrete
-            raise ValueError(f"cannot enumerate a sweep of type {override.value_type}")
-        if (
-            override.value_type is not None
-            and override.value_type.name == "GLOB_CHOICE_SWEEP"
-            and (config_loader is None)
-        ):
-            raise ValueError(
-                "glob() lists the options of a config group and needs the app's config "
-                "(run it through the Hydra app, or list the values explicitly)"
-            )
-        return [f"{key}={value}" for value in override.sweep_string_iterator()]
-
-    return expand_native
-
 
 def _hydra_quote(value: str) -> str:
+    r"""A value as a single-quoted string of Hydra's override grammar.
+
+    >>> print(_hydra_quote("it's a\\b"))
+    'it\'s a\\b'
+    """
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _is_plain(argument: str) -> bool:
-    """Whether the argument is one plain Hydra override that the sweep grammar leaves exactly as it is."""
-    from hydraflow.sweep import expand
+    """Whether the argument is one plain Hydra override that the sweep grammar leaves exactly as it is.
+
+    >>> _is_plain("lr=0.1"), _is_plain("lr=1:3"), _is_plain("a=(1")
+    (True, False, False)
+    """
+    from hydraflow.sweep import SweepSyntaxError, expand
 
     try:
         sweep = expand([argument])
-        return sweep.count == 1 and sweep[0] == [argument]
-    except Exception:  # noqa: BLE001 - not plain (a bad one was already reported by plan())
+    except SweepSyntaxError:  # not plain (a bad one was already reported by the caller's own expansion)
         return False
+    return sweep.count == 1 and sweep[0] == [argument]
 
 
 def hydra_safe_arguments(arguments: Sequence[str], *, only_needed: bool = False) -> list[str]:
@@ -91,8 +50,14 @@ def hydra_safe_arguments(arguments: Sequence[str], *, only_needed: bool = False)
     With ``only_needed``, an argument Hydra itself parses as a sweep (``lr=1,2``, ``a=range(3)``) also stays:
     Hydra leaves sweeps out of the composition, so only the forms it would reject or misapply are routed. This
     keeps command lines meant for another sweeper (Optuna, basic) as they are.
+
+    >>> hydra_safe_arguments(["seed=1", "lr=1:3", "m=1,2"])
+    ["++hydra.sweeper={params:{lr:'1:3', m:'1,2'}}", 'seed=1']
+    >>> hydra_safe_arguments(["seed=1", "lr=1:3", "m=1,2"], only_needed=True)
+    ["++hydra.sweeper={params:{lr:'1:3'}}", 'seed=1', 'm=1,2']
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
 
     parser = OverridesParser.create()
 
@@ -101,14 +66,14 @@ def hydra_safe_arguments(arguments: Sequence[str], *, only_needed: bool = False)
         text = f"++hydra.sweeper={{params:{{{items}}}}}"
         try:
             value = parser.parse_override(text).value()
-        except Exception:  # noqa: BLE001 - e.g. a key Hydra cannot take as a dict key
+        except OverrideParseException:  # e.g. a key Hydra cannot take as a dict key
             return None
         return text if value == {"params": params} else None
 
     def hydra_sweep(argument: str) -> bool:
         try:
             return bool(parser.parse_override(argument).is_sweep_override())
-        except Exception:  # noqa: BLE001 - Hydra rejects it: it must be routed
+        except OverrideParseException:  # Hydra rejects it: it must be routed
             return False
 
     params: dict[str, str] = {}
@@ -164,4 +129,4 @@ def hydra_safe_argv(argv: Sequence[str]) -> list[str]:
     return [*options, *hydra_safe_arguments(parsed.overrides, only_needed=True)]
 
 
-__all__ = ["hydra_safe_arguments", "hydra_safe_argv", "make_native_expander"]
+__all__ = ["hydra_safe_arguments", "hydra_safe_argv"]

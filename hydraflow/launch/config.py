@@ -1,0 +1,274 @@
+"""The settings of ``hydraflow_local``, ``hydraflow_slurm`` and ``hydraflow_pbs``: each field declared once.
+
+These dataclasses are the structured configs of the launchers (``hydra_plugins.hydraflow_launcher.config``
+registers them in Hydra's ConfigStore; ``_target_`` names each one's Launcher class) and the typed settings
+the backends read. A field that becomes a
+parameter of the scheduler's submitit executor names it in its metadata (``sbatch``: submitit's
+``SlurmExecutor``, ``pbs``: :class:`hydraflow.launch.pbs.PBSExecutor`); :meth:`LauncherConfig.from_params`
+checks the values and names a bad one as ``hydra.launcher.<field>``.
+
+Only the standard library and ``hydra.errors`` are imported: Hydra imports this module at every application
+start. No ``from __future__ import annotations``: OmegaConf reads these annotations at runtime.
+"""
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from hydra.errors import CompactHydraException
+
+PROGRESS_MODES = ("auto", "bar", "log", "none")
+PBS_DIALECTS = ("pbspro", "torque")
+
+_C = TypeVar("_C", bound="LauncherConfig")
+_PLUGIN = "hydra_plugins.hydraflow_launcher.launcher"
+
+
+class LauncherConfigError(CompactHydraException, ValueError):
+    """A launcher setting that cannot work; the message names it (``hydra.launcher.<field>``).
+
+    Raised when the launcher is set up, before the sweep writes anything; Hydra prints the message alone.
+    """
+
+
+def _to(*, sbatch: str | None = None, pbs: str | None = None) -> dict[str, str]:
+    """Field metadata: the executor parameter a launcher field becomes, per scheduler."""
+    return {k: v for k, v in (("sbatch", sbatch), ("pbs", pbs)) if v is not None}
+
+
+@dataclass
+class LauncherConfig:
+    """What every launcher has: a progress display."""
+
+    launcher: ClassVar[str] = "hydraflow"
+
+    _target_: str = ""  # the plugin's Launcher class (Hydra instantiates it with the other fields)
+    # progress display: auto (a live line on a terminal, log lines otherwise) | bar | log | none
+    progress: str = "auto"
+
+    @classmethod
+    def from_params(cls: type[_C], params: Mapping[str, Any]) -> _C:  # noqa: PYI019 - no typing_extensions here
+        """The settings from the ``hydra.launcher`` fields, checked; raises :class:`LauncherConfigError`.
+
+        >>> LocalConfig.from_params({"n_jobs": 2}).n_jobs
+        2
+        >>> LocalConfig.from_params({"n_jobs": 0})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        hydraflow.launch.config.LauncherConfigError: hydra.launcher.n_jobs must be >= 1 (or null ...), got 0
+        """
+        known = [f.name for f in dataclasses.fields(cls) if f.name != "_target_"]
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            msg = f"hydra.launcher: unknown field(s) {unknown} for {cls.launcher}; known: {sorted(known)}"
+            raise LauncherConfigError(msg)
+        conf = cls(**params)
+        conf.check()
+        return conf
+
+    def check(self) -> None:
+        """Reject out-of-range values with the name of the field."""
+        _require(
+            self.progress in PROGRESS_MODES, "progress", f"must be one of {', '.join(PROGRESS_MODES)}", self
+        )
+
+    def executor_parameters(self, scheduler: str) -> dict[str, Any]:
+        """The fields that are parameters of ``scheduler``'s executor (``sbatch``, ``pbs``), by their names.
+
+        ``None`` values are left out (the scheduler's own defaults apply).
+
+        >>> SlurmConfig(name="app", timeout_min=5, partition=None).executor_parameters("sbatch")["time"]
+        5
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            target = f.metadata.get(scheduler)
+            value = getattr(self, f.name)
+            if target is not None and value is not None:
+                out[target] = value
+        return out
+
+
+def _require(ok: bool, name: str, what: str, conf: LauncherConfig) -> None:
+    if not ok:
+        raise LauncherConfigError(f"hydra.launcher.{name} {what}, got {getattr(conf, name)!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass
+class LocalConfig(LauncherConfig):
+    """``hydra/launcher=hydraflow_local``: a bounded pool of forked worker processes on this machine."""
+
+    launcher: ClassVar[str] = "hydraflow_local"
+
+    _target_: str = f"{_PLUGIN}.HydraflowLocalLauncher"
+
+    # number of jobs running at the same time (null: number of CPU cores usable by this process)
+    n_jobs: int | None = None
+    # per-job wall-clock limit in seconds (null: none); an overrunning job is killed and reported FAILED
+    timeout_s: float | None = None
+    # seconds between SIGTERM and SIGKILL when a job is stopped (timeout, Ctrl-C)
+    kill_grace_s: float = 5.0
+    # write each job's stdout/stderr to stdout.log/stderr.log in its job directory
+    redirect_output: bool = True
+
+    def check(self) -> None:
+        """Reject out-of-range values with the name of the field."""
+        n_jobs, timeout = self.n_jobs, self.timeout_s
+        _require(
+            n_jobs is None or (_is_int(n_jobs) and n_jobs >= 1),
+            "n_jobs",
+            "must be >= 1 (or null for all cores)",
+            self,
+        )
+        _require(
+            timeout is None or (_is_number(timeout) and timeout > 0),
+            "timeout_s",
+            "must be > 0 (or null)",
+            self,
+        )
+        _require(
+            _is_number(self.kill_grace_s) and self.kill_grace_s >= 0, "kill_grace_s", "must be >= 0", self
+        )
+        super().check()
+
+
+@dataclass
+class QueueConfig(LauncherConfig):
+    """Fields shared by the batch-scheduler launchers (submitit executors)."""
+
+    # where submitit keeps job scripts, pickles and scheduler logs (%j: scheduler job id)
+    submitit_folder: str = "${hydra.sweep.dir}/.submitit/%j"
+    # wall-clock limit of each job in minutes
+    timeout_min: int = field(default=60, metadata=_to(sbatch="time", pbs="timeout_min"))
+    cpus_per_task: int | None = field(default=None, metadata=_to(sbatch="cpus_per_task", pbs="ncpus"))
+    tasks_per_node: int = field(default=1, metadata=_to(sbatch="ntasks_per_node", pbs="mpiprocs"))
+    mem_gb: int | None = field(default=None, metadata=_to(sbatch="mem", pbs="mem_gb"))
+    nodes: int = field(default=1, metadata=_to(sbatch="nodes", pbs="nodes"))
+    name: str = field(default="${hydra.job.name}", metadata=_to(sbatch="job_name", pbs="job_name"))
+    stderr_to_stdout: bool = field(
+        default=False, metadata=_to(sbatch="stderr_to_stdout", pbs="stderr_to_stdout")
+    )
+    # seconds between two checks for finished jobs (result files); also the shortest interval between two
+    # scheduler queries (one query for the whole batch), which then back off to half the time elapsed since
+    # submission, at most max_poll_interval_s
+    poll_interval_s: float = 2.0
+    max_poll_interval_s: float = 60.0
+    # how many times a job is requeued after hitting its time limit (preemptions always requeue)
+    max_num_timeout: int = 0
+    # commands run in the job script before the job starts (module load, conda activate, ...)
+    setup: list[str] | None = field(default=None, metadata=_to(sbatch="setup", pbs="setup"))
+    # at most this many array tasks run at once (sbatch --array=0-N%P, qsub -J 0-N%P / -t 0-N%P)
+    array_parallelism: int = field(
+        default=256, metadata=_to(sbatch="array_parallelism", pbs="array_parallelism")
+    )
+    # upper bound on tasks per job array; on SLURM the cluster's MaxArraySize always applies (this can only
+    # lower it), PBS servers are not asked for theirs
+    max_array_size: int | None = None
+
+    def check(self) -> None:
+        """Reject out-of-range values with the name of the field."""
+        poll, max_poll = self.poll_interval_s, self.max_poll_interval_s
+        _require(_is_number(poll) and poll > 0, "poll_interval_s", "must be > 0", self)
+        _require(
+            _is_number(max_poll) and max_poll >= poll,
+            "max_poll_interval_s",
+            f"must be >= poll_interval_s ({poll})",
+            self,
+        )
+        _require(
+            _is_int(self.max_num_timeout) and self.max_num_timeout >= 0,
+            "max_num_timeout",
+            "must be >= 0",
+            self,
+        )
+        for name in ("nodes", "tasks_per_node", "array_parallelism"):
+            value = getattr(self, name)
+            _require(_is_int(value) and value >= 1, name, "must be >= 1", self)
+        size = self.max_array_size
+        _require(
+            size is None or (_is_int(size) and size >= 1), "max_array_size", "must be >= 1 (or null)", self
+        )
+        super().check()
+
+
+@dataclass
+class SlurmConfig(QueueConfig):
+    """``hydra/launcher=hydraflow_slurm``: each batch is one ``sbatch`` job array (split at MaxArraySize)."""
+
+    launcher: ClassVar[str] = "hydraflow_slurm"
+
+    _target_: str = f"{_PLUGIN}.HydraflowSlurmLauncher"
+
+    # where the jobs run, on which nodes (features they must have, nodes to avoid)
+    partition: str | None = field(default=None, metadata=_to(sbatch="partition"))
+    qos: str | None = field(default=None, metadata=_to(sbatch="qos"))
+    account: str | None = field(default=None, metadata=_to(sbatch="account"))
+    constraint: str | None = field(default=None, metadata=_to(sbatch="constraint"))
+    exclude: str | None = field(default=None, metadata=_to(sbatch="exclude"))
+    # USR2 is sent this many seconds before the time limit (checkpoint + requeue window)
+    signal_delay_s: int = field(default=120, metadata=_to(sbatch="signal_delay_s"))
+    # GPUs and generic resources
+    gpus_per_node: int | None = field(default=None, metadata=_to(sbatch="gpus_per_node"))
+    gpus_per_task: int | None = field(default=None, metadata=_to(sbatch="gpus_per_task"))
+    cpus_per_gpu: int | None = field(default=None, metadata=_to(sbatch="cpus_per_gpu"))
+    gres: str | None = field(default=None, metadata=_to(sbatch="gres"))
+    # extra arguments of the srun line that starts the job
+    srun_args: list[str] | None = field(default=None, metadata=_to(sbatch="srun_args"))
+    # memory per GPU / per CPU in sbatch's syntax ("16G"), instead of mem_gb; free text for squeue and sacct
+    mem_per_gpu: str | None = field(default=None, metadata=_to(sbatch="mem_per_gpu"))
+    mem_per_cpu: str | None = field(default=None, metadata=_to(sbatch="mem_per_cpu"))
+    comment: str | None = field(default=None, metadata=_to(sbatch="comment"))
+    # sbatch options without a field of their own, e.g. {"mail-type": "END"}
+    additional_parameters: dict[str, Any] = field(
+        default_factory=dict, metadata=_to(sbatch="additional_parameters")
+    )
+
+
+@dataclass
+class PBSConfig(QueueConfig):
+    """``hydra/launcher=hydraflow_pbs``: each batch is one PBS job array (``qsub -J`` / ``qsub -t``)."""
+
+    launcher: ClassVar[str] = "hydraflow_pbs"
+
+    _target_: str = f"{_PLUGIN}.HydraflowPBSLauncher"
+
+    # PBS flavour of the qsub/qstat commands: pbspro | torque
+    dialect: str = "pbspro"
+    queue: str | None = field(default=None, metadata=_to(pbs="queue"))
+    account: str | None = field(default=None, metadata=_to(pbs="account"))
+    # GPUs per chunk (PBS Pro ngpus=) / per node (Torque gpus=)
+    ngpus: int | None = field(default=None, metadata=_to(pbs="ngpus"))
+    # the job sends itself USR2 this many seconds before its walltime (checkpoint + requeue)
+    signal_delay_s: int = field(default=90, metadata=_to(pbs="signal_delay_s"))
+    # extra "-l key=value" resources, e.g. {"place": "scatter"}
+    additional_resources: dict[str, str] = field(
+        default_factory=dict, metadata=_to(pbs="additional_resources")
+    )
+    # extra raw "#PBS" directives, e.g. ["-m abe", "-M me@example.org"]
+    additional_directives: list[str] = field(default_factory=list, metadata=_to(pbs="additional_directives"))
+
+    def check(self) -> None:
+        """Reject out-of-range values with the name of the field."""
+        _require(self.dialect in PBS_DIALECTS, "dialect", f"must be one of {', '.join(PBS_DIALECTS)}", self)
+        super().check()
+
+
+__all__ = [
+    "PBS_DIALECTS",
+    "PROGRESS_MODES",
+    "LauncherConfig",
+    "LauncherConfigError",
+    "LocalConfig",
+    "PBSConfig",
+    "QueueConfig",
+    "SlurmConfig",
+]
