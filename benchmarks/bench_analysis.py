@@ -209,7 +209,7 @@ from pathlib import Path
 store, db, repeat = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 exp = store / "123456789"
 dirs = {p.name: p for p in exp.iterdir() if p.is_dir()}
-from hydraflow.analysis.store import read_sqlite_infos
+from hydraflow.analysis.readers.sqlite import read_infos as read_sqlite_infos
 from mlflow.tracking import MlflowClient
 def med(f, n):
     times, result = [], None

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from hydraflow.analysis import CorruptRunWarning, Run, RunCollection, iter_run_dirs
-from hydraflow.analysis.store import parse_store
+from hydraflow.store import parse_store
 
 
 def load(store, *names, **kw) -> RunCollection:
@@ -72,9 +72,9 @@ def test_frame_with_info_columns(any_store):
 
 
 def test_sqlite_batches_in_chunks(sqlite_store, monkeypatch):
-    from hydraflow.analysis import store
+    from hydraflow.analysis.readers import sqlite
 
-    monkeypatch.setattr(store, "_SQLITE_CHUNK", 4)
+    monkeypatch.setattr(sqlite, "CHUNK", 4)
     runs = load(sqlite_store)
     assert len(runs) == 8
     assert sorted(runs.values("status")) == ["FAILED"] + ["FINISHED"] * 7
@@ -95,7 +95,7 @@ def test_parse_store_kinds(tmp_path):
     assert parse_store("sqlite:///rel.db").path is not None
     assert parse_store(str(tmp_path)).kind == "file"
     assert parse_store(tmp_path.as_uri()).path == tmp_path
-    assert parse_store("http://127.0.0.1:5000").kind == "client"
+    assert parse_store("http://127.0.0.1:5000").kind == "server"
 
 
 def test_default_tracking_uri_from_env(sqlite_store, monkeypatch):
