@@ -145,8 +145,13 @@ def test_match_overrides_and_dry_run(tracking_store: Store) -> None:
     # forked workers get the choice with the task, not through the environment; the app's process keeps its
     # own command line and environment
     after = s.root / "after.json"
-    proc = s.run("-m", "seed=12,13", "hydra/launcher=hydraflow_local", "--dry-run", env={"HF_AFTER": str(after)})
-    assert (proc.stdout + proc.stderr).count("hydraflow dry run") == 2
+    local = ("hydra/launcher=hydraflow_local", "hydra.sweep.dir=dry_local")
+    s.run("-m", "seed=12,13", *local, "--dry-run", env={"HF_AFTER": str(after)})
+    logs = [p.read_text() for p in (s.root / "dry_local").rglob("app.log")]
+    assert len(logs) == 2
+    assert all("hydraflow dry run" in text for text in logs)
+    assert len(s.runs()) == 2
+    assert len(s.calls()) == 2
     assert json.loads(after.read_text()) == {"argv_kept": True, "dry_env": None}
     # the environment setting, read by each job
     proc = s.run("seed=14", env={"HYDRAFLOW_DRY_RUN": "1"})
