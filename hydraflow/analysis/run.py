@@ -310,17 +310,18 @@ class Run(Generic[C, I]):
         if self._cfg is None:
             from omegaconf import OmegaConf
 
-            import hydraflow.tracking  # noqa: F401 - registers the ${hydraflow.id:...} resolver saved configs use
+            from hydraflow.tracking.ids import register_resolver
 
+            register_resolver()  # saved configs may use ${hydraflow.id:...}
             cfg: Any = OmegaConf.create(self.config)
             if self.cfg_type is not None:
+                # Any reason the config does not fit the class is re-raised below as RunLoadError, naming the
+                # run and the class (and chained: nothing is hidden).
                 try:
                     schema = OmegaConf.structured(self.cfg_type)
                     OmegaConf.set_struct(schema, value=False)  # keys the class does not declare are kept
                     cfg = OmegaConf.merge(schema, cfg)
-                except (
-                    Exception
-                ) as exc:  # any reason the config does not fit: re-raised, naming run and class
+                except Exception as exc:
                     msg = (
                         f"config of run {self.run_id} ({config_file(self.run_dir)}) does not fit "
                         f"{self.cfg_type.__name__}: {exc}"

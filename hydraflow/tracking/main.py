@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -123,25 +124,16 @@ def main(
     return decorator
 
 
+@dataclass(frozen=True)
 class _Options:
-    __slots__ = ("chdir", "force_new_run", "match_overrides", "rerun_finished", "tracking_uri", "update")
+    """The decorator's choices, shipped to every job with its task."""
 
-    def __init__(
-        self,
-        *,
-        tracking_uri: str | None,
-        chdir: bool,
-        force_new_run: bool,
-        match_overrides: bool,
-        rerun_finished: bool,
-        update: Callable[[Any], Any] | None,
-    ) -> None:
-        self.tracking_uri = tracking_uri
-        self.chdir = chdir
-        self.force_new_run = force_new_run
-        self.match_overrides = match_overrides
-        self.rerun_finished = rerun_finished
-        self.update = update
+    tracking_uri: str | None
+    chdir: bool
+    force_new_run: bool
+    match_overrides: bool
+    rerun_finished: bool
+    update: Callable[[Any], Any] | None
 
 
 @contextlib.contextmanager

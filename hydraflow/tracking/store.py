@@ -138,7 +138,7 @@ def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
             )
             yield
             return
-        except BaseException:
+        except BaseException:  # anything, Ctrl-C included: close the descriptor, re-raise
             os.close(fd)
             raise
         try:

@@ -137,11 +137,10 @@ def test_errors_are_told_apart_by_type_through_mlflow_wrapping(locked_db: Path, 
         try:
             with engine.begin() as con:
                 con.execute(sqlalchemy.text(statement))
-        except sqlalchemy.exc.OperationalError as exc:  # what mlflow.store.db.utils does with it
-            try:
-                raise MlflowException(message=str(exc), error_code=TEMPORARILY_UNAVAILABLE) from exc
-            except MlflowException as wrapped_exc:
-                return wrapped_exc
+        except sqlalchemy.exc.OperationalError as exc:  # what mlflow.store.db.utils raises from it
+            wrapped_exc = MlflowException(message=str(exc), error_code=TEMPORARILY_UNAVAILABLE)
+            wrapped_exc.__cause__ = exc
+            return wrapped_exc
         finally:
             engine.dispose()
         pytest.fail("no error")
