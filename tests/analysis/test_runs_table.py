@@ -25,7 +25,15 @@ def test_columns_of_a_store(any_store) -> None:
     assert table.config_keys == ["model.lr", "model.depth", "layers", "opt.name", "opt.m", "seed"]
     assert table.metric_keys == ["loss"]
     # the same value in every run (opt.*, seed) is not shown by default
-    assert table.default_columns() == ["run_id", "experiment", "status", "model.lr", "model.depth", "layers", "loss"]
+    assert table.default_columns() == [
+        "run_id",
+        "experiment",
+        "status",
+        "model.lr",
+        "model.depth",
+        "layers",
+        "loss",
+    ]
     row = next(r for r in table.rows if r["model.lr"] == 0.01 and r["model.depth"] == 3)
     assert row["status"] == "FAILED"
     assert row["experiment"] == "train"
@@ -62,7 +70,14 @@ def test_exports_render_containers_like_the_frames(sqlite_store, tmp_path: Path)
     table.write_parquet(tmp_path / "runs.parquet")
     with (tmp_path / "runs.csv").open() as f:
         records = list(csv.DictReader(f))
-    assert sorted(r["layers"] for r in records) == ["[1]", "[1]", "[2, 2]", "[2, 2]", "[3, 3, 3]", "[3, 3, 3]"]
+    assert sorted(r["layers"] for r in records) == [
+        "[1]",
+        "[1]",
+        "[2, 2]",
+        "[2, 2]",
+        "[3, 3, 3]",
+        "[3, 3, 3]",
+    ]
     parquet = pq.read_table(tmp_path / "runs.parquet")
     assert parquet.schema.field("layers").type == pa.list_(pa.int64())
     assert parquet.schema.field("model.lr").type == pa.float64()
