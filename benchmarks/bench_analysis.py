@@ -34,8 +34,10 @@ import time
 import uuid
 from pathlib import Path
 
+from hydraflow import settings
+
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("HYDRAFLOW_BENCH_DIR", "/tmp/hydraflow-bench"))
+CACHE = Path(settings.BENCH_DIR.text())  # HYDRAFLOW_BENCH_DIR
 HF_PYTHON = Path(os.environ.get("HF023_PYTHON", "/tmp/hf/hf023-venv/bin/python"))
 KEYS = ["model.name", "model.lr", "model.depth", "model.width", "data.name", "data.batch", "seed"]
 LAYOUT_VERSION = 1

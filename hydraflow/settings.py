@@ -58,6 +58,10 @@ class Setting:
         value = os.environ.get(self.name, "").strip()
         return value or None
 
+    def text(self) -> str:
+        """The variable's value, else its default (for settings that are plain text, such as paths)."""
+        return self.raw() or self.default
+
 
 DRY_RUN = Setting("HYDRAFLOW_DRY_RUN", "0", "runtime")
 STORE_RETRY_SECONDS = Setting("HYDRAFLOW_STORE_RETRY_SECONDS", "120", "runtime")
