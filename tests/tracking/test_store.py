@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -110,7 +111,8 @@ def test_retry_only_retries_transient_errors(locked_db: Path) -> None:
 
     def broken() -> None:
         calls.append(1)
-        sqlite3.connect(":memory:").execute("SELECT * FROM runs")
+        with contextlib.closing(sqlite3.connect(":memory:")) as con:
+            con.execute("SELECT * FROM runs")
 
     calls.clear()
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
