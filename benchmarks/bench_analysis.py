@@ -34,8 +34,10 @@ import time
 import uuid
 from pathlib import Path
 
+from hydraflow import settings
+
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("HYDRAFLOW_BENCH_DIR", "/tmp/hydraflow-bench"))
+CACHE = Path(settings.BENCH_DIR.text())  # HYDRAFLOW_BENCH_DIR
 HF_PYTHON = Path(os.environ.get("HF023_PYTHON", "/tmp/hf/hf023-venv/bin/python"))
 KEYS = ["model.name", "model.lr", "model.depth", "model.width", "data.name", "data.batch", "seed"]
 LAYOUT_VERSION = 1
@@ -209,7 +211,7 @@ from pathlib import Path
 store, db, repeat = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 exp = store / "123456789"
 dirs = {p.name: p for p in exp.iterdir() if p.is_dir()}
-from hydraflow.analysis.store import read_sqlite_infos
+from hydraflow.analysis.readers.sqlite import read_infos as read_sqlite_infos
 from mlflow.tracking import MlflowClient
 def med(f, n):
     times, result = [], None

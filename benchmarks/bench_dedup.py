@@ -29,7 +29,9 @@ import time
 import uuid
 from pathlib import Path
 
-CACHE = Path(os.environ.get("HYDRAFLOW_BENCH_CACHE", "/tmp/hf/bench_dedup"))  # noqa: S108 - documented shared cache
+from hydraflow import settings
+
+CACHE = Path(settings.BENCH_CACHE.text())  # HYDRAFLOW_BENCH_CACHE
 HF023_PYTHON = Path(os.environ.get("HF023_PYTHON", "/tmp/hf/hf023-venv/bin/python"))  # noqa: S108 - documented shared cache
 EXPERIMENT = "app"
 

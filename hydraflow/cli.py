@@ -182,6 +182,7 @@ def runs_command(  # noqa: PLR0917 - typer maps parameters to options
     from rich.text import Text
 
     from hydraflow.jobs.runs_table import format_cell, load_table
+    from hydraflow.store.errors import store_errors
 
     try:
         table = load_table(experiment, tracking_uri=tracking_uri, filters=filter_ or [])
@@ -190,7 +191,7 @@ def runs_command(  # noqa: PLR0917 - typer maps parameters to options
             table.check_columns(shown)
         else:
             shown = table.default_columns()
-    except Exception as exc:  # noqa: BLE001 - a bad filter, a missing store, an unreachable server: one line
+    except store_errors(ValueError) as exc:  # a bad filter or column; a store that cannot be read
         raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     if csv is not None:
         table.write_csv(csv)
@@ -200,14 +201,12 @@ def runs_command(  # noqa: PLR0917 - typer maps parameters to options
     if not console.is_terminal:  # a file or a pipe: never squeeze the columns to 80 characters
         console = Console(highlight=False, soft_wrap=True, width=100_000)
     rows = table.rows if limit is None else table.rows[:limit]
-    out = Table(*shown, title=f"{len(table.rows)} runs" + (f" of {experiment}" if experiment else ""))
+    out = Table(*shown, title=f"{len(table)} runs" + (f" of {experiment}" if experiment else ""))
     for row in rows:
-        out.add_row(
-            *(Text(format_cell(row.get(c))[:8] if c == "run_id" else format_cell(row.get(c))) for c in shown)
-        )
+        out.add_row(*(Text(format_cell(row[c])[:8] if c == "run_id" else format_cell(row[c])) for c in shown))
     console.print(out)
-    if len(rows) < len(table.rows):
-        console.print(f"... {len(table.rows) - len(rows)} more (--limit {limit})")
+    if len(rows) < len(table):
+        console.print(f"... {len(table) - len(rows)} more (--limit {limit})")
     for path in (csv, parquet):
         if path is not None:
-            console.print(Text(f"wrote {len(table.rows)} runs to {path}"))
+            console.print(Text(f"wrote {len(table)} runs to {path}"))

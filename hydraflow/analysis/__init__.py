@@ -15,8 +15,11 @@ from hydraflow.analysis._errors import (
     RunLookupError,
 )
 from hydraflow.analysis.collection import GroupBy, RunCollection, matches
-from hydraflow.analysis.run import MISSING, Run
-from hydraflow.analysis.store import RunInfo, iter_run_dirs, resolve_tracking_uri
+from hydraflow.analysis.info import RunInfo
+from hydraflow.analysis.run import Run
+from hydraflow.analysis.store import iter_run_dirs
+from hydraflow.analysis.values import MISSING
+from hydraflow.store.uri import resolve_tracking_uri
 
 __all__ = [
     "MISSING",

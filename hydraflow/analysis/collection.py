@@ -1,22 +1,66 @@
-"""RunCollection: filter, sort, group and tabulate many runs."""
+"""RunCollection: filter, sort, group and tabulate many runs.
+
+This module does not import :mod:`hydraflow.analysis.run` (which imports it for ``Run.load``): what a
+collection needs of its runs is the :class:`RunLike` protocol, which :class:`~hydraflow.analysis.Run` meets.
+"""
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
 from hydraflow.analysis._errors import MultipleRunsFoundError, NoRunFoundError
-from hydraflow.analysis.run import MISSING, Run, _lookup_plain, flatten_dict
+from hydraflow.analysis.values import MISSING, flatten_dict, lookup_plain, to_hashable
 
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
     import pyarrow as pa
 
-R = TypeVar("R", bound=Run[Any, Any])
+__all__ = [
+    "Backend",
+    "Criterion",
+    "GroupBy",
+    "RunCollection",
+    "RunLike",
+    "config_keys",
+    "matches",
+    "to_hashable",
+]
+
+
+class RunLike(Protocol):
+    """What a :class:`RunCollection` uses of its runs (:class:`~hydraflow.analysis.Run` has all of it)."""
+
+    _config: dict[str, Any] | None  # the parsed config, read directly on the hot paths
+    cfg_type: type | None
+
+    @property
+    def run_id(self) -> str:
+        """The run id."""
+        ...
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The parsed config."""
+        ...
+
+    def lookup(self, key: str) -> Any:
+        """The value of ``key``, or MISSING."""
+        ...
+
+    def get(self, key: str, default: Any = ...) -> Any:
+        """The value of ``key``, else ``default``."""
+        ...
+
+    def typed_value(self, key: str, value: Any) -> Any:
+        """``value`` at ``key`` as the run's config type types it."""
+        ...
+
+
+R = TypeVar("R", bound=RunLike)
 Backend = Literal["arrow", "pandas", "polars"]
 Criterion = Callable[[Any], bool] | tuple[str, Any] | Mapping[str, Any]
 
@@ -61,21 +105,6 @@ def _plain_match(value: Any, criterion: Any) -> bool:  # noqa: PLR0911
     if isinstance(criterion, tuple) and isinstance(value, list):
         return list(criterion) == value
     return bool(value == criterion)
-
-
-def to_hashable(value: Any) -> Hashable:
-    """A hashable stand-in for a value (lists -> tuples, dicts -> sorted item tuples)."""
-    if isinstance(value, list):
-        return tuple(to_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((str(k), to_hashable(v)) for k, v in value.items()))
-    if isinstance(value, float) and math.isnan(value):
-        return ("nan",)
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
 
 
 class RunCollection(Sequence[R], Generic[R]):
@@ -315,10 +344,7 @@ class RunCollection(Sequence[R], Generic[R]):
     # ------------------------------------------------------------------ frames
 
     def _default_keys(self) -> list[str]:
-        keys: dict[str, None] = {"run_id": None}
-        for run in self._runs:
-            keys.update(dict.fromkeys(flatten_dict(run.config)))
-        return list(keys)
+        return ["run_id", *(k for k in config_keys(self._runs) if k != "run_id")]
 
     def to_arrow(
         self,
@@ -388,6 +414,14 @@ class RunCollection(Sequence[R], Generic[R]):
         return self.to_frame(*keys, defaults=defaults, backend="polars", **computed)
 
 
+def config_keys(runs: Iterable[RunLike]) -> list[str]:
+    """Every flattened config key of the runs (``"model.lr"``), in order of first appearance."""
+    keys: dict[str, None] = {}
+    for run in runs:
+        keys.update(dict.fromkeys(flatten_dict(run.config)))
+    return list(keys)
+
+
 def _column(runs: list[R], key: str) -> list[Any]:
     """``[run.lookup(key) for run in runs]``, walking the raw configs directly where possible."""
     parts = key.replace("__", ".").split(".")
@@ -395,7 +429,7 @@ def _column(runs: list[R], key: str) -> list[Any]:
     append = out.append
     for run in runs:
         cfg = run._config  # noqa: SLF001 - the fast path of this module's own Run
-        value = MISSING if cfg is None else _lookup_plain(cfg, parts)
+        value = MISSING if cfg is None else lookup_plain(cfg, parts)
         if value is MISSING or isinstance(value, (dict, list)) or (isinstance(value, str) and "${" in value):
             value = run.lookup(key)  # missing (maybe in impl/info), a container or an interpolation
         elif run.cfg_type is not None:

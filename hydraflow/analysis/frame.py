@@ -1,4 +1,9 @@
-"""Arrow columns from Python values, and conversion of Arrow tables to pandas / polars."""
+"""Arrow columns from Python values, and conversion of Arrow tables to pandas / polars.
+
+The one tabulation path of hydraflow: :meth:`RunCollection.to_arrow`, :meth:`GroupBy.agg` and the table of
+``hydraflow runs`` (:mod:`hydraflow.jobs.runs_table`) all build their columns with :func:`column`, and write
+containers as text with :func:`as_text`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ from typing import Any
 import pyarrow as pa
 
 
-def _as_text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """A value as the text a string column holds: containers as JSON (sorted keys), an Enum by its name.
+
+    >>> as_text({"b": [1, "x"], "a": None}), as_text(0.5), as_text(None)
+    ('{"a": null, "b": [1, "x"]}', '0.5', None)
+    """
     if value is None:
         return None
     if isinstance(value, str):
@@ -25,12 +35,20 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
-def column(values: list[Any]) -> pa.Array:
+def column(values: list[Any], *, nested: bool = True) -> pa.Array:
     """One Arrow array for a column of Python values (None is null).
 
-    Ints and floats mixed give floats; lists give list arrays and dicts struct arrays when their items agree;
-    anything else that does not fit one type becomes a string column (containers as JSON text).
+    Ints and floats mixed give floats; lists give list arrays and dicts struct arrays when their items agree
+    (with ``nested=False``: JSON text, for formats without nested types such as CSV); anything else that does
+    not fit one type becomes a string column (containers as JSON text, see :func:`as_text`).
+
+    >>> column([1, 2.5, None]).type, column([[1], [2, 3]]).type, column([[1], {"a": 1}, "x"]).to_pylist()
+    (DataType(double), ListType(list<item: int64>), ['[1]', '{"a": 1}', 'x'])
+    >>> column([[1], None], nested=False).to_pylist()
+    ['[1]', None]
     """
+    if not nested:
+        values = [as_text(v) if isinstance(v, (dict, list, tuple)) else v for v in values]
     try:
         return pa.array(values, from_pandas=False)
     except (
@@ -50,7 +68,7 @@ def column(values: list[Any]) -> pa.Array:
             pass
     if present and all(isinstance(v, (datetime, date)) for v in present):
         return pa.array([None if v is None else str(v) for v in values], pa.string())
-    return pa.array([_as_text(v) for v in values], pa.string())
+    return pa.array([as_text(v) for v in values], pa.string())
 
 
 def convert(table: pa.Table, backend: str) -> Any:

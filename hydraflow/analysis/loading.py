@@ -20,22 +20,26 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
+from hydraflow import settings
 from hydraflow.analysis import _fastyaml
 from hydraflow.analysis._errors import CorruptRunWarning
+from hydraflow.analysis.readers.file import is_experiment_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 CONFIG_PATH = ("artifacts", ".hydra", "config.yaml")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INDEX_VERSION = "1"
-MISSING: Any = object()
+_POOL_MIN_ITEMS = 64  # a thread pool costs more than it saves on fewer items
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 class BadRunError(Exception):
@@ -47,13 +51,8 @@ def config_file(run_dir: str | os.PathLike[str]) -> Path:
     return Path(run_dir).joinpath(*CONFIG_PATH)
 
 
-@lru_cache(maxsize=4096)
-def _is_file_store_experiment(exp_dir: str) -> bool:
-    return os.path.isfile(os.path.join(exp_dir, "meta.yaml"))  # noqa: PTH113, PTH118 - hot path: no pathlib
-
-
 def _check_meta(run_dir: str) -> None:
-    if _is_file_store_experiment(os.path.dirname(run_dir)) and not os.path.isfile(  # noqa: PTH120, PTH113
+    if is_experiment_dir(os.path.dirname(run_dir)) and not os.path.isfile(  # noqa: PTH120, PTH113
         os.path.join(run_dir, "meta.yaml")  # noqa: PTH118
     ):
         msg = f"run directory {run_dir} has no meta.yaml (partial file-store run)"
@@ -75,14 +74,12 @@ def parse_config(data: bytes, where: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         cfg = _fastyaml.load(data)
     except _fastyaml.Unsupported:
-        cfg = MISSING
-    try:
-        if cfg is MISSING:
+        try:
             cfg = yaml.load(data, Loader=_LOADER)  # noqa: S506 - CSafeLoader is the safe loader
-    except yaml.YAMLError as exc:
-        problem = str(exc).replace("\n", " ")
-        msg = f"broken YAML in {where}: {problem}"
-        raise BadRunError(msg) from None
+        except yaml.YAMLError as exc:
+            problem = str(exc).replace("\n", " ")
+            msg = f"broken YAML in {where}: {problem}"
+            raise BadRunError(msg) from None
     if cfg is None:
         return {}
     if not isinstance(cfg, dict):
@@ -106,11 +103,12 @@ def check_run_dir(run_dir: str | os.PathLike[str]) -> os.stat_result:
     return st
 
 
-def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Check a run directory and parse its config.
+def read_config_bytes(run_dir: str | os.PathLike[str]) -> bytes:
+    """Check a run directory and read its config file (the I/O half of :func:`read_config`).
 
     Raises:
-        BadRunError: See :func:`check_run_dir` and :func:`parse_config`.
+        BadRunError: The directory, its config or (in a file store) its ``meta.yaml`` is missing, or the
+            config cannot be read.
     """
     d = os.fspath(run_dir)
     path = os.path.join(d, *CONFIG_PATH)  # noqa: PTH118
@@ -123,17 +121,21 @@ def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         msg = f"cannot read {path}: {exc}"
         raise BadRunError(msg) from None
     _check_meta(d)
-    return parse_config(data, path)
+    return data
+
+
+def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check a run directory and parse its config.
+
+    Raises:
+        BadRunError: See :func:`read_config_bytes` and :func:`parse_config`.
+    """
+    return parse_config(read_config_bytes(run_dir), config_file(run_dir))
 
 
 def default_cache_dir() -> Path:
     """``$HYDRAFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/hydraflow``, else ``~/.cache/hydraflow``."""
-    env = os.environ.get("HYDRAFLOW_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "hydraflow"
+    return settings.cache_dir()
 
 
 @dataclass
@@ -197,25 +199,16 @@ def _to_json(cfg: dict[str, Any]) -> str | None:
 
 
 def _read_raw(run_dir: Path) -> tuple[Path, bytes | None, str | None]:
-    """The I/O half of :func:`read_config` (threads overlap it; parsing holds the GIL and stays serial)."""
-    d = os.fspath(run_dir)
-    path = os.path.join(d, *CONFIG_PATH)  # noqa: PTH118
+    """:func:`read_config_bytes` for a thread pool (threads overlap the I/O; parsing holds the GIL)."""
     try:
-        with open(path, "rb") as f:  # noqa: PTH123
-            data = f.read()
-        _check_meta(d)
-    except FileNotFoundError:
-        return run_dir, None, str(_missing_config(d))
+        return run_dir, read_config_bytes(run_dir), None
     except BadRunError as exc:
         return run_dir, None, str(exc)
-    except OSError as exc:
-        return run_dir, None, f"cannot read {path}: {exc}"
-    return run_dir, data, None
 
 
 def _load_many(dirs: list[Path], n_jobs: int) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
     out: list[tuple[Path, dict[str, Any] | None, str | None]] = []
-    for run_dir, data, problem in _parallel(_read_raw, dirs, n_jobs):
+    for run_dir, data, problem in parallel_map(_read_raw, dirs, n_jobs):
         if data is None:
             out.append((run_dir, None, problem))
             continue
@@ -242,11 +235,16 @@ def _warn_skipped(problem: str) -> None:
     warnings.warn(f"skipped run: {problem}", CorruptRunWarning, stacklevel=4)
 
 
-def _parallel(fn: Any, items: list[Any], n_jobs: int) -> list[Any]:
-    if n_jobs <= 1 or len(items) < 64:  # noqa: PLR2004 - a pool costs more than it saves on few runs
+def parallel_map(fn: Callable[[T], U], items: list[T], n_jobs: int) -> list[U]:
+    """``[fn(i) for i in items]``, in ``n_jobs`` threads when there are enough items to pay for a pool.
+
+    >>> parallel_map(str, list(range(100)), 4)[-1]
+    '99'
+    """
+    if n_jobs <= 1 or len(items) < _POOL_MIN_ITEMS:
         return [fn(i) for i in items]
     with ThreadPoolExecutor(n_jobs) as pool:
-        return list(pool.map(fn, items, chunksize=64))
+        return list(pool.map(fn, items, chunksize=_POOL_MIN_ITEMS))
 
 
 def load_configs(

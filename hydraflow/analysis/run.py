@@ -7,13 +7,16 @@ import functools
 import inspect
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from typing_extensions import Self
 
+from hydraflow import settings
 from hydraflow.analysis._errors import RunLoadError
+from hydraflow.analysis.collection import RunCollection
+from hydraflow.analysis.info import INFO_KEYS
 from hydraflow.analysis.loading import (
     BadRunError,
     config_file,
@@ -22,27 +25,22 @@ from hydraflow.analysis.loading import (
     load_configs,
     read_config,
 )
-from hydraflow.analysis.store import INFO_KEYS, resolve_tracking_uri
+from hydraflow.analysis.store import read_infos
+from hydraflow.analysis.values import MISSING, flatten_dict, lookup_plain
+from hydraflow.store.uri import resolve_tracking_uri
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-    from hydraflow.analysis.collection import RunCollection
-    from hydraflow.analysis.store import RunInfo
+    from hydraflow.analysis.info import RunInfo
+
+__all__ = ["MISSING", "ImplFactory", "InfoBatch", "Run", "default_n_jobs", "flatten_dict"]
 
 C = TypeVar("C")
 I = TypeVar("I")  # noqa: E741 - the implementation type, named like HydraFlow's
 R = TypeVar("R", bound="Run[Any, Any]")
 
 
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
 _CONTAINER: Any = object()  # _schema_node: a typed container (nested dataclass, typed list or dict)
 
 
@@ -57,6 +55,7 @@ def _schema(cfg_type: type) -> Any:
 def _schema_node(cfg_type: type, key: str) -> Any:
     """The typed value node of ``cfg_type`` at ``key``, :data:`_CONTAINER`, or None (untyped or absent)."""
     from omegaconf import DictConfig
+    from omegaconf.errors import OmegaConfBaseException
     from omegaconf.nodes import AnyNode, ValueNode
 
     try:
@@ -67,7 +66,7 @@ def _schema_node(cfg_type: type, key: str) -> Any:
             node = node._get_node(part)  # noqa: SLF001
             if node is None:
                 return None
-    except Exception:  # noqa: BLE001 - a class OmegaConf cannot read: run.cfg reports it
+    except (OmegaConfBaseException, ValueError, TypeError):  # a class OmegaConf cannot read: run.cfg says why
         return None
     if isinstance(node, AnyNode):
         return None
@@ -75,8 +74,6 @@ def _schema_node(cfg_type: type, key: str) -> Any:
         return node
     return _CONTAINER
 
-
-"""Sentinel: "no default given"."""
 
 ImplFactory = Callable[[Path], Any] | Callable[[Path, Any], Any]
 
@@ -87,9 +84,9 @@ def default_n_jobs() -> int:
     Only the reads run in threads (parsing holds the GIL): they pay off on cold caches and network file
     systems; with files in the page cache, ``n_jobs=1`` is as fast.
     """
-    env = os.environ.get("HYDRAFLOW_N_JOBS")
-    if env:
-        return max(1, int(env))
+    configured = settings.n_jobs()
+    if configured is not None:
+        return configured
     return min(4, os.cpu_count() or 1)
 
 
@@ -109,8 +106,6 @@ class InfoBatch:
         with self._lock:
             if self._done:
                 return
-            from hydraflow.analysis.store import read_infos
-
             infos = read_infos([r.run_dir for r in self.runs], self.tracking_uri, self.n_jobs)
             for run in self.runs:
                 run._info = infos[run.run_dir]  # noqa: SLF001
@@ -125,29 +120,6 @@ def _has_interpolation(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_interpolation(v) for v in value)
     return False
-
-
-def _lookup_plain(container: Any, parts: Sequence[str]) -> Any:
-    """Walk dicts/lists along ``parts``; MISSING when a step does not exist."""
-    value = container
-    for part in parts:
-        if type(value) is dict:  # the common case, without the cost of an ABC check
-            if part in value:
-                value = value[part]
-                continue
-            return MISSING
-        if isinstance(value, Mapping):
-            if part in value:
-                value = value[part]
-                continue
-            return MISSING
-        if isinstance(value, list) and (part.isdigit() or (part[:1] == "-" and part[1:].isdigit())):
-            i = int(part)
-            if -len(value) <= i < len(value):
-                value = value[i]
-                continue
-        return MISSING
-    return value
 
 
 def _lookup_object(obj: Any, key: str) -> Any:
@@ -167,7 +139,7 @@ def _lookup_object(obj: Any, key: str) -> Any:
                 continue
             return MISSING
         if isinstance(value, list):
-            return _lookup_plain(value, parts[n:])
+            return lookup_plain(value, parts[n:])
         if part.startswith("_"):
             return MISSING
         attr = getattr(value, part, MISSING)
@@ -300,8 +272,6 @@ class Run(Generic[C, I]):
                 raise RunLoadError(str(exc)) from None
             return cls(path, impl_factory, config=config, cfg_type=cfg_type, tracking_uri=uri)
 
-        from hydraflow.analysis.collection import RunCollection
-
         cache_dir: Path | None = None
         if index is True:
             cache_dir = default_cache_dir()
@@ -340,10 +310,13 @@ class Run(Generic[C, I]):
         if self._cfg is None:
             from omegaconf import OmegaConf
 
-            import hydraflow.tracking  # noqa: F401 - registers the ${hydraflow.id:...} resolver saved configs use
+            from hydraflow.tracking.ids import register_resolver
 
+            register_resolver()  # saved configs may use ${hydraflow.id:...}
             cfg: Any = OmegaConf.create(self.config)
             if self.cfg_type is not None:
+                # Any reason the config does not fit the class is re-raised below as RunLoadError, naming the
+                # run and the class (and chained: nothing is hidden).
                 try:
                     schema = OmegaConf.structured(self.cfg_type)
                     OmegaConf.set_struct(schema, value=False)  # keys the class does not declare are kept
@@ -366,8 +339,6 @@ class Run(Generic[C, I]):
         if self._info is None:
             self._batch.load()
             if self._info is None:  # a run created by hand and added to no batch
-                from hydraflow.analysis.store import read_infos
-
                 self._info = read_infos([self.run_dir], self._batch.tracking_uri, 1)[self.run_dir]
         return self._info
 
@@ -389,7 +360,7 @@ class Run(Generic[C, I]):
     # ------------------------------------------------------------------ values
 
     def _from_config(self, key: str) -> Any:  # noqa: PLR0911
-        value = _lookup_plain(self.config, key.split("."))
+        value = lookup_plain(self.config, key.split("."))
         if value is MISSING:
             if self.cfg_type is not None:
                 from omegaconf import OmegaConf
@@ -400,12 +371,13 @@ class Run(Generic[C, I]):
             return MISSING
         if _has_interpolation(value):
             from omegaconf import OmegaConf
+            from omegaconf.errors import OmegaConfBaseException
 
             try:
                 found = OmegaConf.select(self.cfg, key, default=MISSING)
                 if OmegaConf.is_config(found):
                     return OmegaConf.to_container(found, resolve=True)
-            except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside Hydra: keep the raw text
+            except OmegaConfBaseException:  # unresolvable, e.g. ${hydra:...} outside Hydra: keep the raw text
                 return value
             return value if found is MISSING else found
         if self.cfg_type is not None:
@@ -425,12 +397,14 @@ class Run(Generic[C, I]):
         node = _schema_node(self.cfg_type, key)
         if node is None:
             return value
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
         if node is not _CONTAINER:
             try:
                 return node.validate_and_convert(value)
-            except Exception:  # noqa: BLE001, S110 - self.cfg below raises RunLoadError naming run and class
-                pass
-        from omegaconf import OmegaConf
+            except (OmegaConfBaseException, ValueError, TypeError):  # self.cfg below raises RunLoadError
+                pass  # naming the run and the class
 
         found = OmegaConf.select(self.cfg, key, default=MISSING)
         if OmegaConf.is_config(found):
@@ -486,8 +460,11 @@ class Run(Generic[C, I]):
         cfg = self.config
         if _has_interpolation(cfg):
             from omegaconf import OmegaConf
+            from omegaconf.errors import OmegaConfBaseException
 
-            with contextlib.suppress(Exception):  # unresolvable (e.g. ${hydra:...}): keep the raw text
+            with contextlib.suppress(
+                OmegaConfBaseException
+            ):  # unresolvable (${hydra:...}): keep the raw text
                 cfg = OmegaConf.to_container(self.cfg, resolve=True)  # type: ignore[assignment]
         return flatten_dict(cfg) if flatten else dict(cfg)
 
@@ -515,15 +492,3 @@ def _n_positional(fn: Callable[..., Any]) -> int:
     if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
         return 2
     return sum(1 for p in params if p.kind in kinds)
-
-
-def flatten_dict(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(flatten_dict(v, f"{key}."))
-        else:
-            out[key] = v
-    return out

@@ -1,6 +1,10 @@
-"""The table behind ``hydraflow runs``: runs from the store as rows, built on :mod:`hydraflow.analysis`.
+"""The table behind ``hydraflow runs``: one row per run, built by the frame code of :mod:`hydraflow.analysis`.
 
-A row holds the run's id, experiment and status, its flattened config and the latest value of each metric.
+Columns: the run's id, experiment, status and times, every flattened config key, and the latest value of
+each metric. Config columns come from :meth:`RunCollection.values` and every Arrow column from
+:func:`hydraflow.analysis.frame.column`, exactly as :meth:`RunCollection.to_arrow` builds them; containers
+(lists, dicts) are shown, filtered and written to CSV as JSON text (:func:`~hydraflow.analysis.frame.as_text`)
+and written to Parquet as list / struct columns.
 """
 
 from __future__ import annotations
@@ -13,22 +17,46 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     import pyarrow as pa
 
+    from hydraflow.analysis import Run, RunCollection
+
 INFO_COLUMNS = ("run_id", "experiment", "status", "start_time", "end_time", "duration")
 DEFAULT_INFO = ("run_id", "experiment", "status")
+
+_INFO: dict[str, Callable[[Run[Any, Any]], Any]] = {
+    "run_id": lambda run: run.run_id,
+    "experiment": lambda run: run.info.experiment_name,
+    "status": lambda run: run.info.status,
+    "start_time": lambda run: run.info.start_time,
+    "end_time": lambda run: run.info.end_time,
+    "duration": lambda run: run.info.duration,
+}
+_ABSENT: Any = object()  # a run without this key (never matches a filter; an empty cell)
 
 
 @dataclass
 class RunsTable:
-    """Rows of runs, the columns to show, and the names of config and metric columns."""
+    """The columns of the table (one value per run, None where a run has none) and their kinds."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    columns: dict[str, list[Any]] = field(default_factory=dict)
     config_keys: list[str] = field(default_factory=list)
     metric_keys: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        """The number of rows (runs)."""
+        return len(self.columns.get("run_id", ()))
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts (column -> value)."""
+        return [
+            dict(zip(self.columns, values, strict=True))
+            for values in zip(*self.columns.values(), strict=True)
+        ]
 
     @property
     def all_columns(self) -> list[str]:
@@ -37,12 +65,9 @@ class RunsTable:
 
     def varying_config_keys(self) -> list[str]:
         """Config keys whose value is not the same in every row (the ones worth showing)."""
-        out = []
-        for key in self.config_keys:
-            seen = {_hashable(row.get(key)) for row in self.rows}
-            if len(seen) > 1:
-                out.append(key)
-        return out
+        from hydraflow.analysis.values import to_hashable
+
+        return [key for key in self.config_keys if len({to_hashable(v) for v in self.columns[key]}) > 1]
 
     def default_columns(self) -> list[str]:
         """Run id, experiment, status, the varying config keys and every metric."""
@@ -62,52 +87,36 @@ class RunsTable:
             msg = f"unknown column {', '.join(hints)}: columns are run info, config keys and metrics"
             raise ValueError(msg)
 
-    def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
-        """The rows as a pyarrow Table (a column of mixed types becomes strings)."""
+    def to_arrow(self, columns: Sequence[str] | None = None, *, nested: bool = True) -> pa.Table:
+        """The rows as a pyarrow Table (``nested=False``: lists and dicts as JSON text, for CSV)."""
         import pyarrow as pa
 
+        from hydraflow.analysis.frame import column
+
         names = list(columns) if columns is not None else self.all_columns
-        arrays = {}
-        for name in names:
-            values = [_plain(row.get(name)) for row in self.rows]
-            try:
-                arrays[name] = pa.array(values)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                arrays[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
-        return pa.table(arrays)
+        return pa.table({name: column(self.columns[name], nested=nested) for name in names})
 
     def write_csv(self, path: Path, columns: Sequence[str] | None = None) -> None:
-        """Write the rows to a CSV file."""
+        """Write the rows to a CSV file (containers as JSON text)."""
         import pyarrow.csv as pacsv
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        pacsv.write_csv(self.to_arrow(columns), path)
+        pacsv.write_csv(self.to_arrow(columns, nested=False), path)
 
     def write_parquet(self, path: Path, columns: Sequence[str] | None = None) -> None:
-        """Write the rows to a Parquet file."""
+        """Write the rows to a Parquet file (containers as list / struct columns)."""
         import pyarrow.parquet as pq
 
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(self.to_arrow(columns), path)
 
 
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """Lists and dicts of a config become their YAML flow text in a table cell."""
-    if isinstance(value, (list, dict)):
-        return yaml.safe_dump(value, default_flow_style=True, width=10**9).strip()
-    return value
-
-
 def parse_filters(filters: Sequence[str]) -> list[tuple[str, str, Any]]:
-    """``key=value`` strings as ``(key, raw text, value read as a YAML scalar)``: ``lr=0.1`` -> 0.1."""
+    """``key=value`` strings as ``(key, raw text, value read as a YAML scalar)``: ``lr=0.1`` -> 0.1.
+
+    >>> parse_filters(["lr=0.1", "name=a=b", "flag=true"])
+    [('lr', '0.1', 0.1), ('name', 'a=b', 'a=b'), ('flag', 'true', True)]
+    """
     out = []
     for item in filters:
         key, sep, raw = item.partition("=")
@@ -122,17 +131,44 @@ def parse_filters(filters: Sequence[str]) -> list[tuple[str, str, Any]]:
     return out
 
 
-def _matches(row: dict[str, Any], key: str, raw: str, value: Any) -> bool:
-    if key not in row:
-        return False
-    actual = row[key]
+def matches_filter(actual: Any, raw: str, value: Any) -> bool:
+    """Whether a cell value matches a ``--filter`` value (``value`` as YAML read it, ``raw`` as typed).
+
+    Numbers compare by value (``lr=0.1`` matches 0.1, ``x=2`` matches 2.0), booleans also by text
+    (``flag=True``), anything else by its cell text (containers as JSON).
+
+    >>> matches_filter(2.0, "2", 2), matches_filter(True, "yes", True), matches_filter([1], "[1]", [1])
+    (True, True, True)
+    >>> matches_filter(1, "true", True), matches_filter(["a"], '["a"]', ["a"]), matches_filter("b", "a", "a")
+    (False, True, False)
+    """
+    from hydraflow.analysis.frame import as_text
+
     if actual == value and type(actual) is not bool and type(value) is not bool:
         return True
     if isinstance(actual, bool) or isinstance(value, bool):
         return actual is value or str(actual).lower() == raw.strip().lower()
     if isinstance(actual, float) and isinstance(value, (int, float)):
         return math.isclose(actual, value, rel_tol=1e-12, abs_tol=0.0)
-    return str(_plain(actual)) == raw
+    return str(as_text(actual)) == raw
+
+
+def _columns(runs: RunCollection[Run[Any, Any]]) -> tuple[dict[str, list[Any]], list[str], list[str]]:
+    """Every column of every run (:data:`_ABSENT` where a run lacks the key), config keys, metric columns."""
+    from hydraflow.analysis.collection import config_keys
+
+    config = [key for key in config_keys(runs) if key not in INFO_COLUMNS]
+    metric_names: dict[str, None] = {}
+    for run in runs:
+        metric_names.update(dict.fromkeys(run.info.metrics))
+    taken = {*INFO_COLUMNS, *config}
+    metrics = {name if name not in taken else f"metrics.{name}": name for name in metric_names}
+    columns: dict[str, list[Any]] = {name: [get(run) for run in runs] for name, get in _INFO.items()}
+    for key in config:
+        columns[key] = runs.values(key, _ABSENT)
+    for name in sorted(metrics):
+        columns[name] = [run.info.metrics.get(metrics[name], _ABSENT) for run in runs]
+    return columns, config, sorted(metrics)
 
 
 def load_table(
@@ -141,53 +177,47 @@ def load_table(
     tracking_uri: str | None = None,
     filters: Sequence[str] = (),
 ) -> RunsTable:
-    """Load the runs of ``experiment`` (name or glob; None: all); keep those matching every filter."""
-    from hydraflow.analysis import Run, RunCollection, iter_run_dirs
-    from hydraflow.tracking import register_resolver
+    """Load the runs of ``experiment`` (name or glob; None: all); keep those matching every filter.
 
-    register_resolver()  # configs may hold ${hydraflow.id:...}: show the ids, not the interpolation text
+    Raises:
+        ValueError: A filter is not ``KEY=VALUE`` or names a column no run has.
+    """
+    from hydraflow.analysis import Run, iter_run_dirs
 
     parsed = parse_filters(filters)
     runs: RunCollection[Run[Any, Any]] = Run.load(
         iter_run_dirs(experiment, tracking_uri=tracking_uri), tracking_uri=tracking_uri
     )
-    table = RunsTable()
-    config_keys: dict[str, None] = {}
-    metric_keys: dict[str, None] = {}
-    for run in runs:
-        info = run.info
-        config = run.to_dict()
-        row: dict[str, Any] = {
-            "run_id": run.run_id,
-            "experiment": info.experiment_name,
-            "status": info.status,
-            "start_time": info.start_time,
-            "end_time": info.end_time,
-            "duration": info.duration,
-        }
-        for key, value in config.items():
-            if key not in INFO_COLUMNS:
-                row[key] = value
-                config_keys.setdefault(key)
-        for name, value in info.metrics.items():
-            column = name if name not in config and name not in INFO_COLUMNS else f"metrics.{name}"
-            row[column] = value
-            metric_keys.setdefault(column)
-        if all(_matches(row, key, raw, value) for key, raw, value in parsed):
-            table.rows.append(row)
-    table.config_keys = list(config_keys)
-    table.metric_keys = sorted(metric_keys)
-    if table.rows or runs:
+    columns, config, metrics = _columns(runs)
+    table = RunsTable(columns, config, metrics)
+    if runs:
         table.check_columns([key for key, _, _ in parsed])
+    keep = [
+        all(
+            (v := columns[key][i]) is not _ABSENT and matches_filter(v, raw, value)
+            for key, raw, value in parsed
+        )
+        for i in range(len(runs))
+    ]
+    table.columns = {
+        name: [None if v is _ABSENT else v for v, k in zip(values, keep, strict=True) if k]
+        for name, values in columns.items()
+    }
     return table
 
 
 def format_cell(value: Any) -> str:
-    """A short text for a table cell."""
+    """A short text for a table cell (containers as JSON).
+
+    >>> format_cell(0.123456789), format_cell(None), format_cell(["a", 1])
+    ('0.123457', '', '["a", 1]')
+    """
+    from hydraflow.analysis.frame import as_text
+
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, datetime):
         return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    return str(_plain(value))
+    return str(as_text(value))

@@ -8,9 +8,12 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hydraflow import settings
+from hydraflow.store.errors import is_not_found, retry
 from hydraflow.tracking.ids import fingerprint
 
 if TYPE_CHECKING:
@@ -27,7 +30,7 @@ C = TypeVar("C")
 R = TypeVar("R")
 
 DRY_RUN_FLAG = "--dry-run"
-DRY_RUN_ENV = "HYDRAFLOW_DRY_RUN"
+DRY_RUN_ENV = settings.DRY_RUN.name
 
 # MLflow limits (mlflow.utils.validation): values are cut to these lengths, batches to this size.
 _MAX_PARAM_VALUE = 6000
@@ -84,12 +87,6 @@ def main(
             name = config_name if config_path is None else f"{config_name}_schema"
             ConfigStore.instance().store(name=name, node=node)
 
-        state = {"dry_run": dry_run}
-
-        @functools.wraps(fn)
-        def task(cfg: Any) -> Any:
-            return _job(fn, cfg, state["dry_run"] or _env_dry_run(), options)
-
         options = _Options(
             tracking_uri=None if tracking_uri is None else str(tracking_uri),
             chdir=chdir,
@@ -98,50 +95,60 @@ def main(
             rerun_finished=rerun_finished,
             update=update,
         )
-        hydra_main = hydra.main(config_path=config_path, config_name=config_name, version_base=None)(task)
+
+        def hydra_app(job_dry_run: bool) -> Callable[..., Any]:
+            # The task closes over this call's dry-run choice: launchers ship it to their workers with the
+            # task (fork, cloudpickle), so no process-wide state has to carry it.
+            @functools.wraps(fn)
+            def task(cfg: Any) -> Any:
+                return _job(fn, cfg, job_dry_run or settings.dry_run(), options)
+
+            return hydra.main(config_path=config_path, config_name=config_name, version_base=None)(task)
 
         @functools.wraps(fn)
         def entry(cfg_passthrough: Any = None) -> Any:
-            if cfg_passthrough is None and DRY_RUN_FLAG in sys.argv[1:]:
-                sys.argv[1:] = [a for a in sys.argv[1:] if a != DRY_RUN_FLAG]
-                state["dry_run"] = True
-                os.environ[DRY_RUN_ENV] = "1"  # for launchers that start fresh worker processes
-            if cfg_passthrough is None:
-                # Hydra applies every non-sweep argument to the config before the sweeper sees it: extended
-                # sweeps (lr=0.01:0.05:0.01 on a float field, wd/m=5) go to hydra.sweeper.params instead.
-                from hydraflow.hydra_adapter.argv import hydra_safe_argv
+            if cfg_passthrough is not None:
+                return hydra_app(dry_run)(cfg_passthrough)
+            args = sys.argv[1:]
+            flagged = DRY_RUN_FLAG in args
+            args = [a for a in args if a != DRY_RUN_FLAG]
+            # Hydra applies every non-sweep argument to the config before the sweeper sees it: extended
+            # sweeps (lr=0.01:0.05:0.01 on a float field, wd/m=5) go to hydra.sweeper.params instead.
+            from hydraflow.hydra_adapter.argv import hydra_safe_argv
 
-                sys.argv[1:] = hydra_safe_argv(sys.argv[1:])
-            return hydra_main(cfg_passthrough)
+            with hydra_command_line(hydra_safe_argv(args)):
+                return hydra_app(dry_run or flagged)(None)
 
         return entry
 
     return decorator
 
 
+@dataclass(frozen=True)
 class _Options:
-    __slots__ = ("chdir", "force_new_run", "match_overrides", "rerun_finished", "tracking_uri", "update")
+    """The decorator's choices, shipped to every job with its task."""
 
-    def __init__(
-        self,
-        *,
-        tracking_uri: str | None,
-        chdir: bool,
-        force_new_run: bool,
-        match_overrides: bool,
-        rerun_finished: bool,
-        update: Callable[[Any], Any] | None,
-    ) -> None:
-        self.tracking_uri = tracking_uri
-        self.chdir = chdir
-        self.force_new_run = force_new_run
-        self.match_overrides = match_overrides
-        self.rerun_finished = rerun_finished
-        self.update = update
+    tracking_uri: str | None
+    chdir: bool
+    force_new_run: bool
+    match_overrides: bool
+    rerun_finished: bool
+    update: Callable[[Any], Any] | None
 
 
-def _env_dry_run() -> bool:
-    return os.environ.get(DRY_RUN_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+@contextlib.contextmanager
+def hydra_command_line(args: list[str]) -> Iterator[None]:
+    """Give Hydra ``args`` as the command line for the duration of the block; restore ``sys.argv`` after.
+
+    ``@hydra.main`` parses ``sys.argv`` and has no parameter for the arguments (only Hydra's private
+    ``_run_hydra`` takes them), so this is the one place where hydraflow sets ``sys.argv``.
+    """
+    saved = sys.argv[:]
+    sys.argv[1:] = args
+    try:
+        yield
+    finally:
+        sys.argv[:] = saved
 
 
 def _hydra_dir(hc: Any) -> Path | None:
@@ -181,12 +188,13 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
 
     import mlflow
 
+    from hydraflow.store.uri import absolute_uri
     from hydraflow.tracking import store
 
     # Relative store paths (MLflow's default sqlite:///mlflow.db and ./mlruns included) mean the directory the
     # app was started from, even when Hydra changed into the job's output directory (hydra.job.chdir=True).
     with _working_dir(str(hc.runtime.cwd)):
-        uri = store.absolute_uri(opts.tracking_uri or mlflow.get_tracking_uri())
+        uri = absolute_uri(opts.tracking_uri or mlflow.get_tracking_uri())
         mlflow.set_tracking_uri(uri)
         client = _client(uri)
         experiment = store.get_or_create_experiment(client, job_name)
@@ -237,18 +245,19 @@ def _client(uri: str) -> MlflowClient:
     """An MlflowClient for ``uri``; a new sqlite file gets its schema under an inter-process lock."""
     from mlflow.tracking import MlflowClient
 
+    from hydraflow.store.uri import sqlite_path
     from hydraflow.tracking import store
 
-    db = store.sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is None or uri in _prepared or store.sqlite_ready(db):
-        client = store.retry(MlflowClient, uri, what="open store")
+        client = retry(MlflowClient, uri, what="open store")
     else:
         # MLflow creates the tables of a new sqlite file when the client opens it; 32 jobs doing that at
         # once race (duplicate tables, half-migrated schema): serialise the first opening.
         with store.fingerprint_lock(db.parent / ".hydraflow-locks", f"init-{db.name}"):
-            client = store.retry(MlflowClient, uri, what="open store")
-            store.retry(client.search_experiments, max_results=1, what="open sqlite store")
-            store.retry(store.index_sqlite_tags, db, what="index tags")
+            client = retry(MlflowClient, uri, what="open store")
+            retry(client.search_experiments, max_results=1, what="open sqlite store")
+            retry(store.index_sqlite_tags, db, what="index tags")
             store.mark_sqlite_ready(db)
     _prepared.add(uri)
     return client
@@ -276,17 +285,15 @@ def _execute(  # noqa: PLR0917
     from hydraflow.tracking import store
 
     if existing is None:
-        created = store.retry(client.create_run, exp_id, tags=tags, what="create_run")
+        created = retry(client.create_run, exp_id, tags=tags, what="create_run")
         run_id = created.info.run_id
         old_params: dict[str, str] = {}
     else:
         run_id = existing.info.run_id
         old_params = dict(existing.data.params)
-        store.retry(
-            client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()], what="log_batch(tags)"
-        )
+        retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()], what="log_batch(tags)")
 
-    active = store.retry(mlflow.start_run, run_id=run_id, what="start_run")
+    active = retry(mlflow.start_run, run_id=run_id, what="start_run")
     try:
         params = []
         for k, v in flatten_params(cfg).items():
@@ -298,57 +305,66 @@ def _execute(  # noqa: PLR0917
                 continue
             params.append(Param(k, v))
         for i in range(0, len(params), _BATCH):
-            store.retry(client.log_batch, run_id, params=params[i : i + _BATCH], what="log_batch(params)")
+            retry(client.log_batch, run_id, params=params[i : i + _BATCH], what="log_batch(params)")
         hydra_dir = _hydra_dir(hc)
         if hydra_dir is not None and hydra_dir.is_dir():
             client.log_artifacts(run_id, str(hydra_dir), ".hydra")
         run = mlflow.active_run() or active
         with _maybe_chdir(run if opts.chdir else None):
             result = fn(run, cfg)
-    except BaseException as exc:
+    except BaseException as exc:  # any failure of the job, Ctrl-C included: the run is closed, exc re-raised
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         log.exception("hydraflow: job failed, run %s marked %s", run_id, status)
         _close(client, run_id, hc, status, resumed=existing is not None)
         raise
     encoded = _encode_return(result)
     if encoded is not None:
-        store.retry(client.set_tag, run_id, store.RETURN_TAG, encoded, what="set_tag(return)")
+        retry(client.set_tag, run_id, store.RETURN_TAG, encoded, what="set_tag(return)")
     _close(client, run_id, hc, "FINISHED", resumed=existing is not None)
     return result
 
 
 def _close(client: MlflowClient, run_id: str, hc: Any, status: str, *, resumed: bool) -> None:
-    """Log ``.hydra/`` and the job log, then end the run with ``status`` (never hides the job's error)."""
-    import mlflow
+    """Log ``.hydra/`` and the job log, then end the run with ``status``.
 
-    from hydraflow.tracking import store
+    An error while logging never hides the job's own error: after a failed job it is logged (with its
+    traceback) and the job's error propagates; after a successful job it propagates itself, once the run has
+    ended.
+    """
+    import mlflow
 
     try:
         hydra_dir = _hydra_dir(hc)
         if hydra_dir is not None and hydra_dir.is_dir():
             client.log_artifacts(run_id, str(hydra_dir), ".hydra")
         _log_job_log(client, run_id, hc, resumed=resumed)
-    except Exception:
+    except Exception:  # any error of the upload (store, network, auth): re-raised unless the job's own
+        if status == "FINISHED":  # error is already on its way up (then it is logged here, with traceback)
+            raise
         log.exception("hydraflow: could not log the .hydra files / job log of run %s", run_id)
     finally:
-        store.retry(mlflow.end_run, status, what="end_run")
+        retry(mlflow.end_run, status, what="end_run")
 
 
 def _log_job_log(client: MlflowClient, run_id: str, hc: Any, *, resumed: bool) -> None:
     for handler in logging.getLogger().handlers:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(OSError, ValueError):  # a handler whose stream is closed or broken
             handler.flush()
     path = Path(hc.runtime.output_dir) / f"{hc.job.name}.log"
     if not path.is_file():
         return
     text = path.read_text(encoding="utf-8", errors="replace")
     if resumed:
-        with contextlib.suppress(Exception):
-            import mlflow
+        import mlflow
 
+        try:
             previous = mlflow.artifacts.load_text(f"runs:/{run_id}/{path.name}")
-            if previous and previous not in text:
-                text = previous + ("" if previous.endswith("\n") else "\n") + text
+        except Exception as exc:  # re-raised unless is_not_found(): the run had no log yet
+            if not is_not_found(exc):
+                raise
+            previous = ""
+        if previous and previous not in text:
+            text = previous + ("" if previous.endswith("\n") else "\n") + text
     client.log_text(run_id, text, path.name)
 
 
@@ -370,7 +386,7 @@ def _maybe_chdir(run: Run | None) -> Iterator[None]:
     if run is None:
         yield
         return
-    from hydraflow.tracking.store import local_path
+    from hydraflow.store.uri import local_path
 
     path = local_path(run.info.artifact_uri)
     if path is None:

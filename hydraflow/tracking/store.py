@@ -1,7 +1,8 @@
-"""The MLflow bridge: experiments, indexed run lookup by fingerprint, per-fingerprint locks, retries.
+"""The MLflow bridge of ``@hydraflow.main``: experiments, run lookup by fingerprint, locks, the tag index.
 
-Everything here imports MLflow lazily (inside functions) so that importing :mod:`hydraflow.tracking` stays
-cheap.
+Which store a URI names comes from :mod:`hydraflow.store.uri`; what a store error means, and the retries of
+transient ones, from :mod:`hydraflow.store.errors`. Everything here imports MLflow lazily (inside functions)
+so that importing :mod:`hydraflow.tracking` stays cheap.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import fcntl
 import hashlib
 import logging
 import os
-import random
 import tempfile
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlparse
+from typing import TYPE_CHECKING, Any
+
+from hydraflow import settings
+from hydraflow.store.errors import is_already_exists, retry
+from hydraflow.store.uri import local_path, parse_store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
@@ -34,9 +36,10 @@ __all__ = [
     "find_run",
     "fingerprint_lock",
     "get_or_create_experiment",
-    "local_path",
+    "index_sqlite_tags",
     "lock_dir",
-    "retry",
+    "mark_sqlite_ready",
+    "sqlite_ready",
 ]
 
 log = logging.getLogger("hydraflow")
@@ -46,76 +49,6 @@ OVERRIDES_TAG = "hydraflow.overrides_fingerprint"
 JOB_NAME_TAG = "hydraflow.job_name"
 VERSION_TAG = "hydraflow.version"
 RETURN_TAG = "hydraflow.return"
-
-T = TypeVar("T")
-
-# Transient failures of a busy store: sqlite lock contention, a server that is briefly overloaded.
-_TRANSIENT = (
-    "database is locked",
-    "database table is locked",
-    "unable to open database file",
-    "disk i/o error",
-)
-_RETRY_SECONDS = float(os.environ.get("HYDRAFLOW_STORE_RETRY_SECONDS", "120"))
-
-
-def _is_transient(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return any(marker in text for marker in _TRANSIENT)
-
-
-def retry(fn: Callable[..., T], *args: Any, what: str = "", **kwargs: Any) -> T:
-    """Call ``fn(*args, **kwargs)``, retrying transient store errors with jittered exponential backoff.
-
-    MLflow already sets ``PRAGMA busy_timeout = 20000`` on sqlite; this covers what still escapes it (lock
-    upgrades that sqlite refuses immediately, schema creation racing on a fresh file).
-    """
-    delay = 0.05
-    deadline = time.monotonic() + _RETRY_SECONDS
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if not _is_transient(exc) or time.monotonic() >= deadline:
-                raise
-            log.debug("hydraflow: %s failed (%s), retry %d in %.2fs", what or fn, exc, attempt, delay)
-            time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not crypto
-            delay = min(delay * 2, 2.0)
-
-
-def local_path(uri: str | None) -> Path | None:
-    """The local filesystem path of a ``file:`` URI or a plain path; None for remote URIs."""
-    if not uri:
-        return None
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(uri)
-    return None
-
-
-def absolute_uri(uri: str) -> str:
-    """``uri`` with a relative sqlite/file/plain path made absolute (against the current directory)."""
-    if uri.startswith("sqlite:///"):
-        db = sqlite_path(uri)
-        return f"sqlite:///{db}" if db is not None else uri
-    path = local_path(uri)
-    if path is not None and not path.is_absolute():
-        return path.resolve().as_uri()
-    return uri
-
-
-def sqlite_path(tracking_uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` tracking URI (None for other URIs or in-memory databases)."""
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    rest = unquote(tracking_uri[len("sqlite:///") :]).split("?", 1)[0]
-    if not rest or rest == ":memory:":
-        return None
-    return Path(rest).resolve() if not rest.startswith("/") else Path(rest)
 
 
 def _ready_marker(db: Path) -> Path:
@@ -137,7 +70,7 @@ SQLITE_TAG_INDEX = "hydraflow_tags_key_value"
 
 def index_sqlite_tags(db: Path) -> None:
     """Add the ``(key, value)`` index to the ``tags`` table (idempotent; HYDRAFLOW_SQLITE_INDEX=0: skip)."""
-    if os.environ.get("HYDRAFLOW_SQLITE_INDEX", "1") == "0":
+    if not settings.sqlite_index():
         return
     import sqlite3
 
@@ -164,18 +97,18 @@ def lock_dir(tracking_uri: str, artifact_location: str | None) -> Path:
     ``HYDRAFLOW_LOCK_DIR`` if set; else next to the sqlite database file; else next to a local file store or a
     local artifact root; else a per-store directory under the system temp dir (same machine only).
     """
-    env = os.environ.get("HYDRAFLOW_LOCK_DIR")
-    if env:
-        return Path(env)
-    db = sqlite_path(tracking_uri)
-    if db is not None:
-        return db.parent / ".hydraflow-locks"
-    for uri in (tracking_uri, artifact_location):
-        path = local_path(uri)
-        if path is not None:
-            # Beside the store root, never inside it (stores list their directories).
-            root = path if uri == tracking_uri else path.parent
-            return root.resolve().parent / ".hydraflow-locks"
+    override = settings.lock_dir()
+    if override is not None:
+        return override
+    store = parse_store(tracking_uri)
+    # Beside the store root, never inside it (stores list their directories).
+    if store.kind == "sqlite" and store.path is not None:
+        return store.path.parent / ".hydraflow-locks"
+    if store.kind == "file" and store.path is not None:
+        return store.path.resolve().parent / ".hydraflow-locks"
+    artifacts = local_path(artifact_location)  # an experiment's artifact root: <root>/<experiment id>
+    if artifacts is not None:
+        return artifacts.parent.resolve().parent / ".hydraflow-locks"
     key = hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / "hydraflow-locks" / key
 
@@ -205,7 +138,7 @@ def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
             )
             yield
             return
-        except BaseException:
+        except BaseException:  # anything, Ctrl-C included: close the descriptor, re-raise
             os.close(fd)
             raise
         try:
@@ -225,8 +158,6 @@ def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> Any:
     """The active experiment ``name``, created if needed (safe when many jobs create it at once)."""
-    from mlflow.exceptions import MlflowException
-
     for _ in range(20):
         exp = retry(client.get_experiment_by_name, name, what="get_experiment_by_name")
         if exp is not None:
@@ -240,13 +171,8 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> Any:
             return exp
         try:
             retry(client.create_experiment, name, what="create_experiment")
-        except MlflowException as exc:  # another job created it first
-            code = getattr(exc, "error_code", "")
-            if "already exists" not in str(exc).lower() and code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        except Exception as exc:
-            # sqlite's UNIQUE constraint surfaces as an IntegrityError-wrapped MlflowException or raw error
-            if "unique" not in str(exc).lower():
+        except Exception as exc:  # re-raised unless is_already_exists() (a typed check) says so
+            if not is_already_exists(exc):  # another job created it first: get it on the next pass
                 raise
     msg = f"could not get or create the MLflow experiment {name!r}"
     raise RuntimeError(msg)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
 from hydraflow.analysis import CorruptRunWarning, Run, RunCollection, iter_run_dirs
-from hydraflow.analysis.store import parse_store
+from hydraflow.store import parse_store
 
 
 def load(store, *names, **kw) -> RunCollection:
@@ -72,9 +73,9 @@ def test_frame_with_info_columns(any_store):
 
 
 def test_sqlite_batches_in_chunks(sqlite_store, monkeypatch):
-    from hydraflow.analysis import store
+    from hydraflow.analysis.readers import sqlite
 
-    monkeypatch.setattr(store, "_SQLITE_CHUNK", 4)
+    monkeypatch.setattr(sqlite, "CHUNK", 4)
     runs = load(sqlite_store)
     assert len(runs) == 8
     assert sorted(runs.values("status")) == ["FAILED"] + ["FINISHED"] * 7
@@ -95,7 +96,7 @@ def test_parse_store_kinds(tmp_path):
     assert parse_store("sqlite:///rel.db").path is not None
     assert parse_store(str(tmp_path)).kind == "file"
     assert parse_store(tmp_path.as_uri()).path == tmp_path
-    assert parse_store("http://127.0.0.1:5000").kind == "client"
+    assert parse_store("http://127.0.0.1:5000").kind == "server"
 
 
 def test_default_tracking_uri_from_env(sqlite_store, monkeypatch):
@@ -103,3 +104,31 @@ def test_default_tracking_uri_from_env(sqlite_store, monkeypatch):
     runs = Run.load(iter_run_dirs("eval"))
     assert sorted(runs.values("split")) == ["test", "val"]
     assert set(runs.values("status")) == {"FINISHED"}
+
+
+def test_store_kinds_beyond_the_fast_readers(tmp_path):
+    assert parse_store("postgresql+psycopg2://u:p@db:5432/mlflow").kind == "sql"
+    assert parse_store("mysql://u@db/mlflow").kind == "sql"
+    assert parse_store("https://mlflow.example.org").kind == "server"
+    assert parse_store("databricks").kind == "databricks"
+    assert parse_store("databricks://profile").kind == "databricks"
+    assert parse_store("sqlite://").path is None  # in memory
+    assert parse_store(f"sqlite:///{tmp_path}/a%20b.db?timeout=5").path == tmp_path / "a b.db"
+
+
+def test_info_from_an_unreachable_server_is_an_error(sqlite_store, monkeypatch):
+    """Network and authentication errors surface: they are never taken for "the server has no such runs"."""
+    import socket
+
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{s.getsockname()[1]}"
+    runs = Run.load(iter_run_dirs("eval", tracking_uri=sqlite_store.uri), tracking_uri=uri)
+    assert len(runs) == 2
+    with pytest.raises(MlflowException, match=re.escape(uri)):
+        _ = runs[0].info
+    with pytest.raises(MlflowException):
+        list(iter_run_dirs(tracking_uri=uri))

@@ -73,7 +73,13 @@ APP = textwrap.dedent(
 
 
     if __name__ == "__main__":
+        import sys
+
+        argv = list(sys.argv)
         app()
+        if os.environ.get("HF_AFTER"):  # what the app leaves behind in its own process
+            after = {"argv_kept": sys.argv == argv, "dry_env": os.environ.get("HYDRAFLOW_DRY_RUN")}
+            Path(os.environ["HF_AFTER"]).write_text(json.dumps(after))
     '''
 )
 

@@ -7,6 +7,7 @@ subprocess per assertion.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def _artifact_dir(run) -> Path:
-    from hydraflow.tracking.store import local_path
+    from hydraflow.store.uri import local_path
 
     path = local_path(run.info.artifact_uri)
     assert path is not None, run.info.artifact_uri
@@ -141,6 +142,22 @@ def test_match_overrides_and_dry_run(tracking_store: Store) -> None:
     proc = s.run("-m", "seed=10,11", "--dry-run")
     assert (proc.stdout + proc.stderr).count("hydraflow dry run") == 2
     assert len(s.runs()) == 2
+    # forked workers get the choice with the task, not through the environment; the app's process keeps its
+    # own command line and environment
+    after = s.root / "after.json"
+    local = ("hydra/launcher=hydraflow_local", "hydra.sweep.dir=dry_local")
+    s.run("-m", "seed=12,13", *local, "--dry-run", env={"HF_AFTER": str(after)})
+    logs = [p.read_text() for p in (s.root / "dry_local").rglob("app.log")]
+    assert len(logs) == 2
+    assert all("hydraflow dry run" in text for text in logs)
+    assert len(s.runs()) == 2
+    assert len(s.calls()) == 2
+    assert json.loads(after.read_text()) == {"argv_kept": True, "dry_env": None}
+    # the environment setting, read by each job
+    proc = s.run("seed=14", env={"HYDRAFLOW_DRY_RUN": "1"})
+    assert "hydraflow dry run" in proc.stdout + proc.stderr
+    assert len(s.runs()) == 2
+    assert len(s.calls()) == 2
 
     # MLflow's default store (sqlite:///mlflow.db, ./mlruns) while Hydra changes into the job's output
     # directory: still the store of the directory the app was started from

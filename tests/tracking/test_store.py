@@ -1,7 +1,9 @@
-"""The MLflow bridge's own pieces: per-fingerprint locks, lock placement, retries, params flattening."""
+"""The MLflow bridge's own pieces: per-fingerprint locks, lock placement, retries by error type, params."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -11,8 +13,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from hydraflow.store.errors import is_already_exists, is_not_found, is_transient, retry
+from hydraflow.store.uri import local_path, sqlite_path
 from hydraflow.tracking import flatten_params
-from hydraflow.tracking.store import fingerprint_lock, local_path, lock_dir, retry, sqlite_path
+from hydraflow.tracking.store import fingerprint_lock, lock_dir
 
 
 def test_lock_serialises_and_cleans_up(tmp_path: Path) -> None:
@@ -73,13 +77,33 @@ def test_lock_dir_is_beside_the_store(tmp_path: Path, monkeypatch: pytest.Monkey
     assert local_path("file:///a/b%20c") == Path("/a/b c")
 
 
-def test_retry_only_retries_transient_errors() -> None:
+@pytest.fixture
+def locked_db(tmp_path: Path):
+    """A sqlite file another connection holds an exclusive lock on."""
+    db = tmp_path / "locked.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    yield db
+    holder.execute("ROLLBACK")
+    holder.close()
+
+
+def _write(db: Path) -> None:
+    con = sqlite3.connect(db, timeout=0)
+    try:
+        con.execute("INSERT INTO t VALUES (1)")
+    finally:
+        con.close()
+
+
+def test_retry_only_retries_transient_errors(locked_db: Path) -> None:
     calls = []
 
     def flaky() -> str:
         calls.append(1)
         if len(calls) < 3:
-            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+            _write(locked_db)  # a real "database is locked" (SQLITE_BUSY)
         return "ok"
 
     assert retry(flaky) == "ok"
@@ -87,12 +111,67 @@ def test_retry_only_retries_transient_errors() -> None:
 
     def broken() -> None:
         calls.append(1)
-        raise ValueError("no such table")
+        with contextlib.closing(sqlite3.connect(":memory:")) as con:
+            con.execute("SELECT * FROM runs")
 
     calls.clear()
-    with pytest.raises(ValueError, match="no such table"):
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
         retry(broken)
     assert len(calls) == 1
+
+
+def test_retry_gives_up_after_the_configured_time(locked_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYDRAFLOW_STORE_RETRY_SECONDS", "0.3")  # read when retry() starts, not at import
+    t0 = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        retry(_write, locked_db)
+    assert 0.3 <= time.monotonic() - t0 < 10
+
+
+def test_errors_are_told_apart_by_type_through_mlflow_wrapping(locked_db: Path, tmp_path: Path) -> None:
+    """MLflow raises MlflowException from SQLAlchemy's error from the sqlite3 error: the chain decides."""
+    import sqlalchemy
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
+
+    def wrapped(db: Path, statement: str) -> MlflowException:
+        engine = sqlalchemy.create_engine(f"sqlite:///{db}", connect_args={"timeout": 0})
+        try:
+            with engine.begin() as con:
+                con.execute(sqlalchemy.text(statement))
+        except sqlalchemy.exc.OperationalError as exc:  # what mlflow.store.db.utils raises from it
+            wrapped_exc = MlflowException(message=str(exc), error_code=TEMPORARILY_UNAVAILABLE)
+            wrapped_exc.__cause__ = exc
+            return wrapped_exc
+        finally:
+            engine.dispose()
+        pytest.fail("no error")
+
+    locked = wrapped(locked_db, "INSERT INTO t VALUES (1)")
+    assert is_transient(locked)
+    no_table = wrapped(tmp_path / "fresh.db", "SELECT * FROM nowhere")
+    assert "no such table" in str(no_table)
+    assert not is_transient(no_table)  # the same MLflow error code as "locked": the sqlite code decides
+
+
+def test_real_mlflow_errors_are_recognised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client.create_experiment("x")
+    with pytest.raises(MlflowException) as exists:
+        client.create_experiment("x")
+    assert is_already_exists(exists.value)
+    assert not is_transient(exists.value)
+    run = client.create_run(client.get_experiment_by_name("x").experiment_id)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(MlflowException) as missing:
+        mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/nothing.log")  # as _log_job_log reads it
+    assert is_not_found(missing.value)
+    assert not is_already_exists(missing.value)
+    assert not is_not_found(ValueError("RESOURCE_DOES_NOT_EXIST"))  # the text means nothing
 
 
 def test_flatten_params() -> None:
