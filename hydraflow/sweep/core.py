@@ -10,9 +10,9 @@ from hydraflow.sweep.parser import Parsed, parse_argument
 from hydraflow.sweep.seq import Mapped, Seq, Zip, lazy_product, mixed_radix
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
 
-    NativeExpander = Callable[[str], list[str]]
+    from hydraflow.sweep.native import NativeExpander
 
 
 def _single(value: str) -> tuple[str, ...]:
@@ -153,8 +153,9 @@ def expand(args: Sequence[str], *, native: NativeExpander | None = None) -> Swee
 
     Args:
         args: override strings ``key=value`` in the extended syntax (also ``+key=``, ``++key=``, ``~key``).
-        native: expands an argument that uses Hydra's own functions (``range()``, ``choice()``, ``glob()``
-            ...); see :func:`hydraflow.hydra_native.make_native_expander`.
+        native: expands an argument that uses Hydra's own functions (``choice()``, ``glob()``, ``sort()``
+            ...; ``range()`` with number arguments needs none); see :mod:`hydraflow.sweep.native` for the
+            protocol and :func:`hydraflow.hydra_native.make_native_expander` for Hydra's.
 
     Raises:
         SweepSyntaxError: for any malformed argument, with its column.
