@@ -26,7 +26,7 @@ from hydraflow.sweep.decimals import (
 from hydraflow.sweep.hydra_range import FloatRange
 from hydraflow.sweep.limits import CHECK_LIMIT, MAX_DIGITS, MAX_EXPONENT
 from hydraflow.sweep.seq import SMALL, Concat, Items, Joined, NumRange, Undecidable
-from hydraflow.sweep.shapes import exponent_bound
+from hydraflow.sweep.shapes import digits_bound, magnitude_bound
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -124,24 +124,28 @@ def check_precision(
 def check_joined(ctx: Where, joined: Joined, extra: int = 0) -> None:
     """Refuse, before any value is produced, a joined value that reads as a number beyond the limits.
 
-    The shape of the parts bounds every such number (no more characters than the parts' longest values
-    together, exponents of so many digits); only when that bound is not enough are the values enumerated,
-    up to ``CHECK_LIMIT``. ``extra`` is a key suffix's power of ten that will scale every value.
+    The shapes of the parts bound every such number (digit counts, exponent magnitudes; see
+    :mod:`hydraflow.sweep.shapes`); only when those bounds are not enough are the values enumerated, up to
+    ``CHECK_LIMIT``. ``extra`` is a key suffix's power of ten that will scale every value.
     """
     states = joined.number_states()
     if not states:
         return
-    length = joined.inner.max_len()
-    bound = max(exponent_bound(s) for s in states)
-    if length <= MAX_DIGITS and length + bound + abs(extra) <= MAX_EXPONENT:
+    magnitude = max(magnitude_bound(s) for s in states) + abs(extra)
+    digits = max(digits_bound(s) for s in states)
+    if magnitude <= MAX_EXPONENT and digits <= MAX_DIGITS:
         return
     if joined.size > CHECK_LIMIT:
+        reach = (
+            f"numbers up to 1e{magnitude} or down to 1e-{magnitude}"
+            if magnitude > MAX_EXPONENT
+            else f"numbers of up to {digits} digits"
+        )
         raise ctx.error(
             joined.col,
-            f"cannot check the numbers this product spells without enumerating its {joined.size:,} values "
-            f"(at most {CHECK_LIMIT:,}): a joined number must stay within 1e-{MAX_EXPONENT}.."
-            f"1e{MAX_EXPONENT} and {MAX_DIGITS} digits, which only exponents of at most two digits and "
-            f"values of at most {MAX_DIGITS} characters guarantee",
+            f"the values joined by this item may read as {reach} (the limits are 1e-{MAX_EXPONENT}.."
+            f"1e{MAX_EXPONENT} and {MAX_DIGITS} digits), and its {joined.size:,} values are too many to "
+            f"check one by one (at most {CHECK_LIMIT:,})",
         )
     try:
         for value in joined.inner:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
-import sys
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from decimal import Decimal
@@ -26,9 +24,6 @@ MATERIALIZE_LIMIT = 1 << 16
 
 SMALL = 4096
 """Sequences up to this size are read value by value when their shape is asked (``reach``, ``numeric``)."""
-
-UNBOUNDED = sys.maxsize
-"""``max_len`` of a sequence whose longest value is not known without enumerating it."""
 
 
 class Undecidable(ValueError):  # noqa: N818 - reads as what happened
@@ -82,12 +77,6 @@ class Seq(ABC, Generic[T]):
             return reach_values(states, _sample(self))  # type: ignore[arg-type]
         return ALL_STATES
 
-    def max_len(self) -> int:
-        """An upper bound of the length of any value (strings only)."""
-        if self.size <= SMALL:
-            return max((len(v) for v in self), default=0)  # type: ignore[arg-type]
-        return UNBOUNDED
-
 
 class Items(Seq[T]):
     """Explicit values; ``solid`` marks atomic tokens (quoted strings, lists, dicts) that cannot be joined."""
@@ -113,10 +102,6 @@ class Items(Seq[T]):
     def reach(self, states: frozenset[State], *, lower: bool = False) -> frozenset[State]:  # noqa: ARG002
         """Exact: every distinct value is read."""
         return reach_values(states, set(self.values))  # type: ignore[arg-type]
-
-    def max_len(self) -> int:
-        """Exact."""
-        return max((len(v) for v in self.values), default=0)  # type: ignore[arg-type]
 
 
 class NumRange(Seq[str]):
@@ -153,54 +138,44 @@ class NumRange(Seq[str]):
         """The values of largest and of smallest non-zero magnitude (and maybe a few more)."""
         return progression_extremes(self.start, self.step, self.size)
 
-    def max_len(self) -> int:
-        """Bound: sign, digits from the largest magnitude to the finest step, point, ``0.00``, exponent."""
-        exponents = [d.as_tuple().exponent for d in (self.start, self.step) if d]
-        quantum = min((e for e in exponents if isinstance(e, int)), default=0)
-        top = max((d.adjusted() for d in (self.start, self.last()) if d), default=0)
-        return max(top, 0) + 1 + max(0, -quantum) + 10
-
     def reach(self, states: frozenset[State], *, lower: bool = False) -> frozenset[State]:
-        """Exact for integer steps and small ranges; otherwise a sample (``lower``) or a sound superset."""
+        """Exact for small ranges; otherwise a sample (``lower``) or a sound superset (exact for integers)."""
         if self.size <= SMALL:
             return reach_values(states, set(self))
-        if self.start == self.start.to_integral_value() and self.step == self.step.to_integral_value():
-            return reach_values(states, _possible_reps(self.start, self.step, self.size))
-        reps = {_shape_rep(v) for v in _sample(self, _nearest_zero(self.start, self.step, self.size))}
-        if not lower:
-            reps |= _possible_reps(self.start, self.step, self.size)
+        reps = _possible_reps(self.start, self.step, self.size)
+        if self.start != self.start.to_integral_value() or self.step != self.step.to_integral_value():
+            sample = set(_sample(self, _nearest_zero(self.start, self.step, self.size)))
+            reps = sample if lower else reps | sample
         return reach_values(states, reps)
 
 
-def _shape_rep(text: str) -> str:
-    """A short text read by the automaton like ``text`` (digit runs shortened, exponent digits counted).
-
-    >>> _shape_rep("-12.50"), _shape_rep("1.25e-123"), _shape_rep("3e-7")
-    ('-1.1', '1.1e-111', '1e-1')
-    """
-    mantissa, e, exponent = text.partition("e")
-    rep = re.sub(r"\d+", "1", mantissa)
-    if e:
-        sign = exponent[:1] if exponent[:1] in "+-" else ""
-        rep += "e" + sign + "1" * min(3, len(exponent) - len(sign))
-    return rep
-
-
 def _possible_reps(start: Decimal, step: Decimal, size: int) -> set[str]:
-    """Shapes that values of the progression may print as (a superset), as :func:`_shape_rep` texts."""
-    last = add(start, mul(step, Decimal(size - 1)))
-    signs = [s for s, present in (("-", min(start, last) < 0), ("", max(start, last) >= 0)) if present]
+    """Texts that read like every value of the progression, and with exponents at least as large.
+
+    Each shape a value may print as (integer, positional, scientific; with or without sign) is represented
+    by one text with the largest digits that shape can hold there (appending digits to an exponent is
+    monotone, so these bound every value's exponents).
+
+    >>> sorted(_possible_reps(Decimal(-3), Decimal(1), 10**6))
+    ['-999996', '999996']
+    >>> sorted(_possible_reps(Decimal(0), Decimal("0.001"), 10**6))
+    ['1.11111e-3', '1e-3', '999', '999.111']
+    """
+    ends = progression_extremes(start, step, size)
+    top = max(abs(v) for v in ends)
+    signs = [s for s, present in (("-", min(ends) < 0), ("", max(ends) >= 0)) if present]
+    whole = str(int(top))
     reps: set[str] = set()
     if _has_integer(start, step, size):
-        reps.add("1")
-    exponents = [d.as_tuple().exponent for d in (start, step) if d]
-    quantum = min((e for e in exponents if isinstance(e, int)), default=0)
+        reps.add(whole)
     if start != start.to_integral_value() or step != step.to_integral_value():
-        reps.add("1.1")
-        smallest = min(abs(v) for v in progression_extremes(start, step, size) if v) if (start or step) else 0
-        if smallest and smallest < Decimal("0.01"):
-            for k in range(1, min(3, len(str(-quantum))) + 1):
-                reps |= {"1e-" + "1" * k, "1.1e-" + "1" * k}
+        exponents = [d.as_tuple().exponent for d in (start, step) if d]
+        quantum = min(e for e in exponents if isinstance(e, int))
+        reps.add(f"{whole}.{'1' * -quantum}")
+        smallest = min((abs(v) for v in ends if v), default=top)
+        if smallest < Decimal("0.01"):
+            digits = top.adjusted() - quantum + 1
+            reps |= {f"1e{quantum}", f"1.{'1' * (digits - 1)}e{quantum}" if digits > 1 else f"1e{quantum}"}
     return {sign + r for sign in signs for r in reps}
 
 
@@ -271,10 +246,6 @@ class Concat(Seq[T]):
         """Union over the parts."""
         return frozenset().union(*(p.reach(states, lower=lower) for p in self.parts))
 
-    def max_len(self) -> int:
-        """Longest over the parts."""
-        return max((p.max_len() for p in self.parts), default=0)
-
 
 class Mapped(Seq[U], Generic[T, U]):
     """``fn`` applied to every element of ``inner``."""
@@ -324,10 +295,6 @@ class Product(Seq[U], Generic[T, U]):
             if states <= {DEAD}:
                 break
         return states
-
-    def max_len(self) -> int:
-        """Sum over the parts."""
-        return min(UNBOUNDED, sum(p.max_len() for p in self.parts))
 
 
 def normalize_joined(value: str) -> str:

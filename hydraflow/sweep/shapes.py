@@ -6,8 +6,8 @@ with an optional SI prefix or exponent suffix. Whether *every* value of a produc
 part's distinct values: the states reached after a part depend only on the states before it, so a product of
 25 parts is 25 small steps instead of 2**25 values.
 
-The states also count the digits of each exponent (1, 2, or 3 and more), which bounds the magnitude of any
-number a product can spell: see :func:`exponent_bound`.
+A state is the automaton's phase with the largest exponents and digit counts read so far (appending a digit
+is monotone in each, so keeping the largest per phase bounds every value): see :func:`magnitude_bound`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-State = tuple[str, int, int]
-"""``(phase, digits of the first exponent, digits of the second)``; digit counts stop at 3 (3 or more)."""
+State = tuple[str, int, int, int, int]
+"""``(phase, |exponent 1|, |exponent 2|, integer digits, fraction digits)``, each up to :data:`CAP`."""
+
+CAP = 10**6
+"""Exponents and digit counts are tracked up to here (anything larger is beyond every limit anyway)."""
 
 _DIGIT, _SIGN, _POINT, _EXP, _SI, _OTHER = range(6)
 _CLASSES = {
@@ -53,63 +56,67 @@ _MOVES: dict[str, dict[int, str]] = {
 }
 
 
-def _move(state: State, cls: int) -> State:
-    phase, d1, d2 = state
-    nxt = _MOVES[phase].get(cls, "dead")
+def _move(state: State, ch: str) -> State:
+    phase, e1, e2, whole, fraction = state
+    nxt = _MOVES[phase].get(_CLASSES[ch], "dead")
     if nxt == "dead":
         return DEAD
-    if nxt == "exp1":
-        d1 = min(d1 + 1, 3) if phase == "exp1" else 1
+    if nxt == "int":
+        whole = min(whole + 1, CAP)
+    elif nxt == "frac":
+        fraction = min(fraction + 1, CAP)
+    elif nxt == "exp1":
+        e1 = min(e1 * 10 + int(ch), CAP)
     elif nxt == "exp2":
-        d2 = min(d2 + 1, 3) if phase == "exp2" else 1
-    return (nxt, d1, d2)
+        e2 = min(e2 * 10 + int(ch), CAP)
+    return (nxt, e1, e2, whole, fraction)
 
 
-START: State = ("start", 0, 0)
-DEAD: State = ("dead", 0, 0)
+START: State = ("start", 0, 0, 0, 0)
+DEAD: State = ("dead", 0, 0, 0, 0)
 
 
-def _build() -> dict[State, tuple[State, ...]]:
-    table: dict[State, tuple[State, ...]] = {}
-    todo = [START, DEAD]
-    while todo:
-        state = todo.pop()
-        if state in table:
-            continue
-        table[state] = tuple(_move(state, cls) for cls in range(6))
-        todo.extend(table[state])
-    return table
-
-
-_TABLE = _build()
-ALL_STATES: frozenset[State] = frozenset(_TABLE)
-"""Every state: the answer when nothing is known about a part's values."""
+ALL_STATES: frozenset[State] = frozenset((phase, CAP, CAP, CAP, CAP) for phase in _MOVES)
+"""Every phase with the largest exponents: the answer when nothing is known about a part's values."""
 
 
 def run(state: State, text: str) -> State:
     """The state after reading ``text`` from ``state``.
 
     >>> run(START, "1.5e-3")
-    ('exp1', 1, 0)
+    ('exp1', 3, 0, 1, 1)
     >>> run(START, "1e3e12"), run(START, "4k"), run(START, "cnn")
-    (('exp2', 1, 2), ('si', 0, 0), ('dead', 0, 0))
+    (('exp2', 3, 12, 1, 0), ('si', 0, 0, 1, 0), ('dead', 0, 0, 0, 0))
     """
     if _OUTSIDE.search(text):
         return DEAD
     for ch in text:
-        state = _TABLE[state][_CLASSES[ch]]
+        state = _move(state, ch)
         if state == DEAD:
             break
     return state
 
 
+def merge(states: Iterable[State]) -> frozenset[State]:
+    """One state per phase, with the largest exponents and digit counts of that phase (bounds of all).
+
+    >>> sorted(merge([("exp1", 3, 0, 2, 0), ("exp1", 12, 0, 1, 0), ("int", 0, 0, 4, 0)]))
+    [('exp1', 12, 0, 2, 0), ('int', 0, 0, 4, 0)]
+    """
+    best: dict[str, tuple[int, ...]] = {}
+    for phase, *numbers in states:
+        old = best.get(phase, (0, 0, 0, 0))
+        best[phase] = tuple(map(max, old, numbers))
+    return frozenset((phase, *numbers) for phase, numbers in best.items())  # type: ignore[misc]
+
+
 def reach_values(states: frozenset[State], values: Iterable[str]) -> frozenset[State]:
-    """The states reached from any of ``states`` by reading any of ``values``."""
+    """The states reached from any of ``states`` by reading any of ``values`` (merged per phase)."""
     live = [s for s in states if s != DEAD]
     out = {DEAD} if DEAD in states else set()
     for value in values:
         out.update(run(s, value) for s in live)
-    return frozenset(out)
+    return merge(out)
 
 
 def accepting(state: State) -> bool:
@@ -117,15 +124,37 @@ def accepting(state: State) -> bool:
     return state[0] in _ACCEPTING_PHASES
 
 
-def exponent_bound(state: State) -> int:
-    """How far the exponents written in a value ending in ``state`` can move its magnitude (powers of ten).
+def magnitude_bound(state: State) -> int:
+    """A bound of ``|adjusted exponent|`` of a number ending in ``state`` (its power of ten, either sign).
 
-    >>> exponent_bound(("exp2", 1, 2)), exponent_bound(("si", 0, 0)), exponent_bound(("exp1", 3, 0))
-    (108, 15, 999)
+    The digits before or after the point move it by at most their count, each exponent by its magnitude, an
+    SI prefix by at most 15.
+
+    >>> magnitude_bound(("exp2", 1, 12, 3, 0)), magnitude_bound(("si", 0, 0, 1, 2))
+    (16, 17)
     """
-    phase, d1, d2 = state
-    bound = (10**d1 - 1 if d1 else 0) + (10**d2 - 1 if d2 else 0)
-    return bound + (15 if phase == "si" else 0)
+    phase, e1, e2, whole, fraction = state
+    return max(whole, fraction) + e1 + e2 + (15 if phase == "si" else 0)
 
 
-__all__ = ["ALL_STATES", "DEAD", "START", "State", "accepting", "exponent_bound", "reach_values", "run"]
+def digits_bound(state: State) -> int:
+    """A bound of the significant digits of a number ending in ``state``.
+
+    >>> digits_bound(("frac", 0, 0, 3, 4))
+    7
+    """
+    return state[3] + state[4]
+
+
+__all__ = [
+    "ALL_STATES",
+    "DEAD",
+    "START",
+    "State",
+    "accepting",
+    "digits_bound",
+    "magnitude_bound",
+    "merge",
+    "reach_values",
+    "run",
+]
