@@ -16,13 +16,15 @@ import os
 import select
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings, target
 from hypothesis import strategies as st
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 LIMIT_S = 10.0
 """A call that takes longer is a hang (calls take milliseconds; this bound is deliberately generous)."""
@@ -118,7 +120,7 @@ class Worker:
 
     def start(self) -> subprocess.Popen[str]:
         if self.proc is None or self.proc.poll() is not None:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            self.proc = subprocess.Popen(
                 [sys.executable, "-c", WORKER],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
