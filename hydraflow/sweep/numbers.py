@@ -169,6 +169,19 @@ def is_numeric(ctx: Where, values: Seq[str]) -> bool:
         ) from None
 
 
+def _check_scaled_items(ctx: Where, values: Items[str], exponent: int) -> None:
+    # a short plain number (no exponent) lies within 1e-40..1e40: only the others need reading
+    quick = abs(exponent) <= MAX_EXPONENT - 40
+    for i, text in enumerate(values.values):
+        if quick and len(text) <= 40 and "e" not in text and "E" not in text:  # noqa: PLR2004
+            continue
+        try:
+            parse_number(text, exponent)
+        except NumberOutOfRange as exc:
+            col = values.cols[i] if values.cols is not None else values.col
+            raise ctx.error(col, str(exc)) from None
+
+
 def check_scaled(ctx: Where, values: Seq[str], exponent: int) -> None:
     """Refuse a key suffix that scales a value beyond the limits (``lr/e300=1e4000``)."""
     if isinstance(values, Concat):
@@ -178,13 +191,14 @@ def check_scaled(ctx: Where, values: Seq[str], exponent: int) -> None:
     if isinstance(values, Joined):
         check_joined(ctx, values, exponent)
         return
+    if isinstance(values, Items):
+        _check_scaled_items(ctx, values, exponent)
+        return
     texts: Sequence[str]
     if isinstance(values, NumRange):
         texts = [format_number(v) for v in values.extremes()]
     elif isinstance(values, FloatRange):
         texts = values.extremes()
-    elif isinstance(values, Items):
-        texts = values.values
     else:  # pragma: no cover - every numeric sequence is one of the above
         texts = list(values) if values.size <= CHECK_LIMIT else [values.get(0), values.get(values.size - 1)]
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -449,6 +450,31 @@ class _with_key:  # noqa: N801 - used like a function; a class so that sweeps pi
         return self.prefix + value
 
 
+_PLAIN_LIST_RE = re.compile(r"[A-Za-z0-9_ \t/\-+.%*?]+(?:,[A-Za-z0-9_ \t/\-+.%*?]+)*")
+"""A comma list of plain values: no range, group, quote, bracket, interpolation, escape, tag or ``|``."""
+
+
+def _plain_list(value: str, base: int) -> Items[str] | None:
+    """``value`` as a list of plain values (read in one pass), or ``None`` when it needs the grammar.
+
+    >>> _plain_list(" 1, x ,2.5", 2).values, _plain_list(" 1, x ,2.5", 2).cols
+    (('1', 'x', '2.5'), (3, 6, 9))
+    >>> _plain_list("1,,2", 2) is None, _plain_list("1:3", 2) is None
+    (True, True)
+    """
+    if not _PLAIN_LIST_RE.fullmatch(value):
+        return None
+    pieces = value.split(",")
+    values = [p.strip() for p in pieces]
+    if not all(values):
+        return None
+    starts = itertools.accumulate((len(p) + 1 for p in pieces[:-1]), initial=base)
+    cols = tuple(start + len(p) - len(p.lstrip()) for start, p in zip(starts, pieces, strict=True))
+    items = Items(values, cols=cols)
+    items.col = cols[0]
+    return items
+
+
 def _split_key_suffix(key: str) -> tuple[str, int] | None:
     """``("lr", -3)`` for ``lr/m``; ``None`` when the last path segment is no SI prefix or exponent."""
     if "/" not in key or "@" in key:
@@ -504,6 +530,10 @@ def parse_argument(text: str, index: int = 0, native: Callable[[str], Sequence[s
     elif not value.strip():  # `key=`: Hydra's empty value
         parsed.overrides = Items([text[:base]])
         parsed.keys.append((_check_key(ctx, key, len(prefix)), len(prefix)))
+        return parsed
+    plain = _plain_list(value, base)
+    if plain is not None:  # the common large case, without the general tokenizer: a=0,1,2,...
+        _finish(ctx, parsed, [_Section(prefix, key, len(prefix), plain, None)])
         return parsed
     tokens = tokenize(ctx, value, base)
     sections = _split_sections(tokens)

@@ -81,11 +81,14 @@ class Seq(ABC, Generic[T]):
 class Items(Seq[T]):
     """Explicit values; ``solid`` marks atomic tokens (quoted strings, lists, dicts) that cannot be joined."""
 
-    def __init__(self, values: Sequence[T], *, solid: bool = False) -> None:
-        """Wrap ``values``."""
+    def __init__(
+        self, values: Sequence[T], *, solid: bool = False, cols: tuple[int, ...] | None = None
+    ) -> None:
+        """Wrap ``values``; ``cols``: the column of each value in its argument, when known."""
         self.values = tuple(values)
         self.size = len(self.values)
         self.solid = solid
+        self.cols = cols
 
     def get(self, index: int) -> T:
         """Element ``index``."""
