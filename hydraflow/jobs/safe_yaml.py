@@ -157,17 +157,29 @@ def split_args(text: str) -> list[str]:
     out: list[str] = []
     pos = 0
     for m in _WORD_RE.finditer(text):
-        _check_gap(text[pos : m.start()])
+        if text[pos : m.start()].strip(_WS):  # an unmatched quote or a final backslash
+            raise ValueError(_failure(text[pos:]))
         out.append("".join(_unquote(m.group(0))))
         pos = m.end()
-    _check_gap(text[pos:])
+    if text[pos:].strip(_WS):
+        raise ValueError(_failure(text[pos:]))
     return out
 
 
-def _check_gap(gap: str) -> None:
-    stripped = gap.strip(_WS)
-    if stripped:
-        raise ValueError("No escaped character" if stripped == "\\" else "No closing quotation")
+def _failure(rest: str) -> str:
+    """:mod:`shlex`'s message for ``rest``, which ends inside a quote or right after a backslash."""
+    quote = ""
+    escaped = False
+    for ch in rest:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote and ch == quote:
+            quote = ""
+        elif not quote and ch in "'\"":
+            quote = ch
+    return "No escaped character" if escaped else "No closing quotation"
 
 
 def _unquote(word: str) -> Iterator[str]:

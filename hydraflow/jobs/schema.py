@@ -19,6 +19,7 @@ jobs:
 from __future__ import annotations
 
 import difflib
+import heapq
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -175,15 +176,24 @@ def list_names(names: Sequence[str], limit: int = NAMES_SHOWN) -> str:
     return shown if len(names) <= limit else f"{shown} and {len(names) - limit:,} more"
 
 
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def close_match(name: str, names: Sequence[str]) -> str | None:
     """The known name closest to ``name`` (a typo), if one is close; quick on any number of names.
 
     Only names of about the same length and first letter are compared once there are many.
     """
     candidates = names
-    if len(names) > _MANY_NAMES:  # difflib compares every name: keep it to a few thousand
-        near = [n for n in names if n[:1] == name[:1] and abs(len(n) - len(name)) <= 2]  # noqa: PLR2004
-        candidates = near[:_MANY_NAMES]
+    if len(names) > _MANY_NAMES:  # difflib compares every name: keep the few thousand sharing most prefix
+        near = [n for n in names if abs(len(n) - len(name)) <= 2]  # noqa: PLR2004
+        candidates = heapq.nlargest(_MANY_NAMES, near, key=lambda n: _shared_prefix(n, name))
     close = difflib.get_close_matches(name, candidates, n=1)
     return close[0] if close else None
 
