@@ -73,6 +73,10 @@ def _exponent_value(sign: str, digits: str) -> int | None:
     return -int(digits) if sign == "-" else int(digits)
 
 
+def _too_many_digits(text: str) -> NumberOutOfRange:
+    return NumberOutOfRange(f"number with more than {MAX_DIGITS} significant digits: {shorten(text)}")
+
+
 def _out_of_range(text: str, extra: int) -> NumberOutOfRange:
     times = f" times 1e{extra}" if extra else ""
     return NumberOutOfRange(
@@ -115,7 +119,7 @@ def parse_number(text: str, extra: int = 0) -> Decimal:
     if not -MAX_EXPONENT <= adjusted <= MAX_EXPONENT:
         raise _out_of_range(text, extra)
     if len(significant) > MAX_DIGITS:
-        raise NumberOutOfRange(f"number with more than {MAX_DIGITS} significant digits: {shorten(text)}")
+        raise _too_many_digits(text)
     return Decimal((sign == "-", tuple(map(int, significant)), exponent))
 
 
@@ -176,8 +180,8 @@ def parse_suffixed(text: str) -> Decimal | None:
             extra = exponent
     try:
         return parse_number(m.group(1), extra)
-    except NumberOutOfRange:
-        raise _out_of_range(text, 0) from None
+    except NumberOutOfRange as exc:
+        raise (_too_many_digits(text) if "digits" in str(exc) else _out_of_range(text, 0)) from None
 
 
 def scale(value: Decimal, exponent: int) -> Decimal:

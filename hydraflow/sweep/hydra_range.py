@@ -119,6 +119,7 @@ def _bind(args_text: str, base: int) -> RangeCall | None:
         named = _NAMED_RE.fullmatch(piece)
         if named:
             keyword_seen = True
+            offset += named.start(2)
             name, piece = named.group(1), named.group(2).strip(" \t")  # noqa: PLW2901
             if name in bound:
                 return None

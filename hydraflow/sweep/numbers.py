@@ -81,6 +81,8 @@ def parse_range(ctx: Where, text: str, col: int) -> Seq[str]:  # noqa: C901
     step = num(2, "step") if len(parts) == 3 else scale(Decimal(1), exponent)  # noqa: PLR2004
     if step == 0:
         raise ctx.error(parts[2][1], "zero step")
+    shown = (parts[0][0] or "0", parts[1][0], parts[2][0] if len(parts) == 3 else "1")  # noqa: PLR2004
+    check_precision(ctx, col, (start, stop, step), shown)
     diff = sub(stop, start)
     if diff != 0 and (diff > 0) != (step > 0):
         if len(parts) == 3:  # noqa: PLR2004
@@ -95,8 +97,6 @@ def parse_range(ctx: Where, text: str, col: int) -> Seq[str]:  # noqa: C901
             f"empty range: start {format_number(start)} is above stop {format_number(stop)} "
             f"(for a descending range give a negative step: {parts[0][0]}:{parts[1][0]}:-1)",
         )
-    shown = (parts[0][0] or "0", parts[1][0], parts[2][0] if len(parts) == 3 else "1")  # noqa: PLR2004
-    check_precision(ctx, col, (start, stop, step), shown)
     count = int(Fraction(diff) / Fraction(step)) + 1
     return NumRange(start, step, count)
 
