@@ -45,9 +45,9 @@ class Sweep:
     def factors(self) -> tuple[Seq[tuple[str, ...]], ...]:
         """The independent parts of the product: one per argument, or per group of paired arguments.
 
-        Each is a lazy sequence (``size``, ``get(i)``, iteration) of the overrides that part gives a job; their
-        sizes multiply to :attr:`count`. Checking each part's overrides covers every job without enumerating
-        the product (a 10^12-job sweep of 12 ranges has 12 x 10 values to check, not 10^12 jobs).
+        Each is a lazy sequence (``size``, ``get(i)``, iteration) of the overrides that part gives a job;
+        their sizes multiply to :attr:`count`. Checking each part's overrides covers every job without
+        enumerating the product (a 10^12-job sweep of 12 ranges has 12 x 10 values to check, not 10^12 jobs).
 
         >>> [list(f) for f in expand(["a=1,2", "b=x,y,z"]).factors]
         [[('a=1',), ('a=2',)], [('b=x',), ('b=y',), ('b=z',)]]
