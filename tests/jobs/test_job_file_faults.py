@@ -251,3 +251,11 @@ def test_a_setting_of_another_launcher_is_named() -> None:
     assert launcher_settings_problem(["hydra.launcher.queue=q", "+x=1"], "hydraflow_pbs") is None
     assert launcher_settings_problem(["++hydra.launcher.n_jobs=2"], "hydraflow_slurm") is None
     assert launcher_settings_problem(["hydra.launcher.n_jobs=2"], "no_such_launcher") is None
+
+
+def test_doctests_of_safe_yaml() -> None:
+    import doctest
+
+    result = doctest.testmod(safe_yaml, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
