@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydraflow.jobs.safe_yaml import MAX_FILE_BYTES
 from hydraflow.jobs.schema import JobFile, JobFileError, parse_job_file
 
 FILE_NAMES = ("hydraflow.yaml", ".hydraflow.yaml")
@@ -36,6 +37,11 @@ def load_job_file(path: Path | str | None = None, *, start: Path | str | None = 
     if not path.is_file():
         raise JobFileError("job file not found", path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # refused unread
+            limit = MAX_FILE_BYTES / 2**20
+            msg = f"the job file has {size / 2**20:.1f} MiB; at most {limit:.0f} MiB are read"
+            raise JobFileError(msg, path)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise JobFileError(f"cannot read the job file: {exc}", path) from None

@@ -19,6 +19,7 @@ jobs:
 from __future__ import annotations
 
 import difflib
+import heapq
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -27,8 +28,10 @@ from typing import TYPE_CHECKING, Literal
 
 import yaml
 
+from hydraflow.jobs.safe_yaml import UnsafeYAML, compose, split_args
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
 Kind = Literal["run", "call", "submit"]
 
@@ -42,6 +45,18 @@ SET_ALIASES = {"batch": "each", "args": "all"}
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _CALL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*[.:][A-Za-z_][A-Za-z0-9_]*$")
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """``repr(text)``, cut in the middle when long (a message never repeats megabytes of input).
+
+    >>> shorten("x" * 100, 20)
+    "'xxxxxxx...xxxxxxx' (100 characters)"
+    """
+    if len(text) <= width:
+        return repr(text)
+    half = max(4, (width - 3) // 2 - 1)
+    return f"{text[:half] + '...' + text[-half:]!r} ({len(text):,} characters)"
 
 
 class JobFileError(ValueError):
@@ -146,19 +161,124 @@ def merge_settings(base: tuple[str, ...] | list[str], extra: tuple[str, ...] | l
     return list(merged.values())
 
 
+_MANY_NAMES = 2000
+NAMES_SHOWN = 10
+"""Names listed in an error message; the rest are counted."""
+
+
+def list_names(names: Sequence[str], limit: int = NAMES_SHOWN) -> str:
+    """``names`` joined for a message: the first ``limit``, then how many more.
+
+    >>> list_names(["a", "b"]), list_names([f"j{i}" for i in range(710_000)], 3)
+    ('a, b', 'j0, j1, j2 and 709,997 more')
+    """
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit:,} more"
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def close_match(name: str, names: Sequence[str]) -> str | None:
+    """The known name closest to ``name`` (a typo), if one is close; quick on any number of names.
+
+    Only names of about the same length and first letter are compared once there are many.
+    """
+    candidates = names
+    if len(names) > _MANY_NAMES:  # difflib compares every name: keep the few thousand sharing most prefix
+        near = [n for n in names if abs(len(n) - len(name)) <= 2]  # noqa: PLR2004
+        candidates = heapq.nlargest(_MANY_NAMES, near, key=lambda n: _shared_prefix(n, name))
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return close[0] if close else None
+
+
+def launcher_fields(launcher: str) -> frozenset[str] | None:
+    """The settings of the Hydra launcher ``launcher`` (``hydraflow_slurm``), or None if it is not installed.
+
+    Read from the launcher's structured config in Hydra's ConfigStore (every installed plugin registers its
+    own), so it knows third-party launchers too. Imports Hydra: call it only when a job is about to run.
+    """
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # imports the installed plugins, which register their configs
+    try:
+        node = ConfigStore.instance().load(f"hydra/launcher/{launcher}.yaml").node
+    except Exception:  # noqa: BLE001 - not installed, or not a structured config: nothing to check against
+        return None
+    return frozenset(str(key) for key in node if str(key) != "_target_")
+
+
+def launcher_settings_problem(settings: Sequence[str], launcher: str) -> str | None:
+    """Why a ``hydra.launcher.KEY=...`` setting does not fit the launcher ``launcher``, or None if all fit.
+
+    A job file's ``add: hydra.launcher.n_jobs=2`` is a setting of the local pool: with ``--submit`` the SLURM
+    launcher gets it and Hydra stops with ``Key 'n_jobs' not in 'SlurmLauncherConf'`` after the run started.
+    This names the setting, the launcher and the launchers that do have it, before anything runs.
+    (``++hydra.launcher.KEY`` forces a new key and is not checked.)
+
+    >>> launcher_settings_problem(["hydra.launcher.partition=gpu"], "hydraflow_slurm") is None
+    True
+    >>> print(launcher_settings_problem(["x=1", "hydra.launcher.n_jobs=2"], "hydraflow_slurm"))
+    ... # doctest: +ELLIPSIS
+    'hydra.launcher.n_jobs=2' is not a setting of the hydraflow_slurm launcher (but of hydraflow_local, ...
+    """
+    fields = launcher_fields(launcher)
+    if fields is None:
+        return None
+    for item in settings:
+        if item.startswith("++") or "=" not in item:
+            continue
+        key = setting_key(item)
+        if not key.startswith("hydra.launcher."):
+            continue
+        field_name = key.removeprefix("hydra.launcher.").split(".", 1)[0]
+        if field_name in fields:
+            continue
+        from hydra.core.config_store import ConfigStore
+
+        others = sorted(
+            name.removesuffix(".yaml")
+            for name in ConfigStore.instance().repo.get("hydra", {}).get("launcher", {})
+            if name.removesuffix(".yaml") != launcher
+            and field_name in (launcher_fields(name.removesuffix(".yaml")) or ())
+        )
+        where = f" (but of {', '.join(others)})" if others else ""
+        return (
+            f"{item!r} is not a setting of the {launcher} launcher{where}: give the settings of one launcher "
+            f"on the command line, next to the choice of launcher (hydraflow run ... --add {item}), not in "
+            "the job file's `add` when the job also runs with another launcher"
+        )
+    return None
+
+
 def _unknown(what: str, name: str, known: Iterable[str], where: str = "") -> str:
     names = list(known)
     msg = f"unknown {what} {name!r}{where}"
-    close = difflib.get_close_matches(name, names, n=1)
+    close = close_match(name, names)
     if close:
-        msg += f" (did you mean {close[0]!r}?)"
+        msg += f" (did you mean {close!r}?)"
     elif names:
-        msg += f" (known: {', '.join(names)})"
+        msg += f" (known: {list_names(names)})"
     return msg
 
 
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+
+
 class _Reader:
-    """Walks the composed node tree, turning it into :class:`Job` objects with line-numbered errors."""
+    """Walks the composed node tree, turning it into :class:`Job` objects with line-numbered errors.
+
+    Every value must have the type the schema gives it; a message names the key path (``jobs.train.run``)
+    and the line: ``run: 5`` is refused, not run as the command ``5``.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -175,8 +295,12 @@ class _Reader:
         items: list[tuple[str, yaml.Node, yaml.Node]] = []
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.error(f"keys of {what} must be plain names", key_node)
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+                raise self.error(
+                    f"keys of {what} must be names (strings), got {_describe(key_node)}"
+                    + (f"; quote it: '{key_node.value}'" if isinstance(key_node, yaml.ScalarNode) else ""),
+                    key_node,
+                )
             key = str(key_node.value)
             if key in seen:
                 raise self.error(f"duplicate key {key!r} in {what} (first on line {seen[key]})", key_node)
@@ -184,22 +308,33 @@ class _Reader:
             items.append((key, key_node, value_node))
         return items
 
+    def string(self, node: yaml.Node, what: str) -> str:
+        """A string scalar (numbers, booleans, dates and nothing are refused: quote them)."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
+            return str(node.value)
+        hint = (
+            f"; quote it: '{node.value}'" if isinstance(node, yaml.ScalarNode) and node.tag != _NULL else ""
+        )
+        raise self.error(f"{what} must be a string, got {_describe(node)}{hint}", node)
+
     def args(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         """A list of arguments: a string is split like a shell would (quotes group), a list is taken as is."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+            return ()
         if isinstance(node, yaml.ScalarNode):
-            if node.tag == "tag:yaml.org,2002:null":
-                return ()
+            if node.tag != _STR:
+                raise self.error(
+                    f"{what} must be a string or a list of strings, got {_describe(node)}; "
+                    f"quote it: '{node.value}'",
+                    node,
+                )
             try:
-                return tuple(shlex.split(str(node.value)))
+                return tuple(split_args(str(node.value)))
             except ValueError as exc:
-                raise self.error(f"{what}: cannot split {node.value!r} into arguments: {exc}", node) from None
+                shown = shorten(str(node.value))
+                raise self.error(f"{what}: cannot split {shown} into arguments: {exc}", node) from None
         if isinstance(node, yaml.SequenceNode):
-            out = []
-            for item in node.value:
-                if not isinstance(item, yaml.ScalarNode) or item.tag == "tag:yaml.org,2002:null":
-                    raise self.error(f"{what}: every item must be a string, got {_describe(item)}", item)
-                out.append(str(item.value))
-            return tuple(out)
+            return tuple(self.string(item, f"{what}[{i}]") for i, item in enumerate(node.value, 1))
         raise self.error(f"{what} must be a string or a list of strings, got {_describe(node)}", node)
 
     def read(self, root: yaml.Node | None) -> JobFile:
@@ -212,13 +347,13 @@ class _Reader:
             jobs_node = value
         if jobs_node is None:
             raise self.error("the job file has no 'jobs:' mapping", root)
-        if isinstance(jobs_node, yaml.ScalarNode) and jobs_node.tag == "tag:yaml.org,2002:null":
+        if isinstance(jobs_node, yaml.ScalarNode) and jobs_node.tag == _NULL:
             raise self.error("'jobs:' is empty: define at least one job", jobs_node)
         jobs: dict[str, Job] = {}
         for name, key_node, value in self.mapping(jobs_node, "'jobs'"):
             if not _NAME.match(name):
                 raise self.error(
-                    f"invalid job name {name!r}: use letters, digits, '_', '-' and '.'", key_node
+                    f"invalid job name {shorten(name)}: use letters, digits, '_', '-' and '.'", key_node
                 )
             jobs[name] = self.job(name, key_node, value)
         self.check_needs(jobs)
@@ -227,12 +362,13 @@ class _Reader:
 
     def check_needs(self, jobs: dict[str, Job]) -> None:
         """Every ``needs`` entry names another job of the file."""
+        names = list(jobs)
         for job in jobs.values():
             for need, line in zip(job.needs, job.needs_lines, strict=True):
                 if need not in jobs:
                     msg = f"job {job.name!r} needs {need!r}, which is not defined"
-                    close = difflib.get_close_matches(need, list(jobs), n=1)
-                    msg += f" (did you mean {close[0]!r}?)" if close else f" (jobs: {', '.join(jobs)})"
+                    close = close_match(need, names)
+                    msg += f" (did you mean {close!r}?)" if close else f" (jobs: {list_names(names)})"
                     raise JobFileError(msg, self.path, line)
                 if need == job.name:
                     raise JobFileError(f"job {job.name!r} needs itself", self.path, line)
@@ -270,6 +406,7 @@ class _Reader:
 
     def job(self, name: str, key_node: yaml.Node, node: yaml.Node) -> Job:
         what = f"job {name!r}"
+        path = f"jobs.{name}"
         kind: Kind | None = None
         target: tuple[str, ...] = ()
         add: tuple[str, ...] = ()
@@ -288,59 +425,53 @@ class _Reader:
                 if kind is not None:
                     raise self.error(f"{what} has both {kind!r} and {key!r}: use exactly one", k_node)
                 kind = key
-                target = self.target(key, value, what)
+                target = self.target(key, value, what, f"{path}.{raw_key}")
             elif key == "add":
-                add = self.args(value, f"'add' of {what}")
+                add = self.args(value, f"{path}.{raw_key}")
             elif key == "needs":
-                needs, needs_lines = self.needs(value, what)
+                needs, needs_lines = self.needs(value, f"{path}.{raw_key}")
             else:
-                sets = self.sets(value, what)
+                sets = self.sets(value, what, f"{path}.{raw_key}")
         if kind is None:
             raise self.error(f"{what} needs one of 'run', 'call' or 'submit'", key_node)
         if not sets:
             sets = (JobSet(line=key_node.start_mark.line + 1),)
         return Job(name, kind, target, add, needs, sets, key_node.start_mark.line + 1, needs_lines)
 
-    def target(self, key: str, node: yaml.Node, what: str) -> tuple[str, ...]:
+    def target(self, key: str, node: yaml.Node, what: str, path: str) -> tuple[str, ...]:
         if key == "call":
-            if not isinstance(node, yaml.ScalarNode) or not _CALL.match(str(node.value).strip()):
-                raise self.error(
-                    f"'call' of {what} must be a function path like 'package.module.func', got "
-                    f"{node.value if isinstance(node, yaml.ScalarNode) else _describe(node)!r}",
-                    node,
-                )
-            return (str(node.value).strip(),)
-        argv = self.args(node, f"{key!r} of {what}")
+            call = self.string(node, path).strip()
+            if not _CALL.match(call):
+                msg = f"{path}: 'call' of {what} must be a function path like 'package.module.func', got"
+                raise self.error(f"{msg} {shorten(call)}", node)
+            return (call,)
+        argv = self.args(node, path)
         if not argv:
-            raise self.error(f"{key!r} of {what} is empty: give the command to run", node)
+            raise self.error(f"{path}: {key!r} of {what} is empty: give the command to run", node)
         return argv
 
-    def needs(self, node: yaml.Node, what: str) -> tuple[tuple[str, ...], tuple[int | None, ...]]:
-        items = (
-            [node]
-            if isinstance(node, yaml.ScalarNode)
-            else node.value
-            if isinstance(node, yaml.SequenceNode)
-            else None
-        )
-        if items is None:
-            raise self.error(f"'needs' of {what} must be a job name or a list of job names", node)
+    def needs(self, node: yaml.Node, path: str) -> tuple[tuple[str, ...], tuple[int | None, ...]]:
+        if isinstance(node, yaml.ScalarNode):
+            items, paths = [node], [path]
+        elif isinstance(node, yaml.SequenceNode):
+            items, paths = node.value, [f"{path}[{i}]" for i in range(1, len(node.value) + 1)]
+        else:
+            raise self.error(f"{path} must be a job name or a list of job names, got {_describe(node)}", node)
         names: list[str] = []
         lines: list[int | None] = []
-        for item in items:
-            if not isinstance(item, yaml.ScalarNode) or item.tag == "tag:yaml.org,2002:null":
-                raise self.error(f"'needs' of {what}: every item must be a job name", item)
-            if str(item.value) in names:
-                raise self.error(f"'needs' of {what} lists {item.value!r} twice", item)
-            names.append(str(item.value))
+        for item, item_path in zip(items, paths, strict=True):
+            name = self.string(item, f"{item_path} (a job name)")
+            if name in names:
+                raise self.error(f"{path} lists {name!r} twice", item)
+            names.append(name)
             lines.append(item.start_mark.line + 1)
         return tuple(names), tuple(lines)
 
-    def sets(self, node: yaml.Node, what: str) -> tuple[JobSet, ...]:
-        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+    def sets(self, node: yaml.Node, what: str, path: str) -> tuple[JobSet, ...]:
+        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
             return ()
         if not isinstance(node, yaml.SequenceNode):
-            raise self.error(f"'sets' of {what} must be a list of sets, got {_describe(node)}", node)
+            raise self.error(f"{path}: 'sets' of {what} must be a list of sets, got {_describe(node)}", node)
         out = []
         for i, item in enumerate(node.value, 1):
             where = f"set {i} of {what}"
@@ -353,26 +484,49 @@ class _Reader:
                 if key in seen:
                     raise self.error(f"{where} has both {seen[key]!r} and {raw_key!r} (aliases)", k_node)
                 seen[key] = raw_key
-                values[key] = self.args(value, f"{raw_key!r} of {where}")
+                values[key] = self.args(value, f"{path}[{i}].{raw_key}")
             out.append(JobSet(**values, line=item.start_mark.line + 1))
         return tuple(out)
 
 
+_TYPE_NAMES = {
+    "tag:yaml.org,2002:int": "the integer",
+    "tag:yaml.org,2002:float": "the number",
+    "tag:yaml.org,2002:bool": "the boolean",
+    "tag:yaml.org,2002:timestamp": "the date",
+}
+
+
 def _describe(node: yaml.Node) -> str:
+    """What a node is, for a message: ``a mapping``, ``the integer 5``, ``nothing``, ``'text'``."""
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    if node.tag == "tag:yaml.org,2002:null":
+    if node.tag == _NULL:
         return "nothing"
-    return f"{node.value!r}"
+    text = str(node.value)
+    if node.tag == "tag:yaml.org,2002:int" and ":" in text:  # YAML 1.1: 1:3 is 1*60 + 3
+        value = 0
+        for part in text.lstrip("+-").replace("_", "").split(":"):
+            value = value * 60 + int(part)
+        return f"the base-60 integer {shorten(text, 40)[1:-1]} (YAML 1.1 reads it as {value})"
+    if node.tag in _TYPE_NAMES:
+        return f"{_TYPE_NAMES[node.tag]} {shorten(text, 40)[1:-1]}"
+    return shorten(str(node.value))
 
 
 def parse_job_file(text: str, path: Path | str = "hydraflow.yaml") -> JobFile:
-    """Parse the text of a job file; raise :class:`JobFileError` naming the key, job and line of a problem."""
+    """Parse the text of a job file; raise :class:`JobFileError` naming the key, job and line of a problem.
+
+    The YAML is read within limits (size, values, nesting) and with plain tags only: see
+    :mod:`hydraflow.jobs.safe_yaml`.
+    """
     path = Path(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose(text)
+    except UnsafeYAML as exc:
+        raise JobFileError(exc.message, path, exc.line, exc.column) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

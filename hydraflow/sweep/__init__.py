@@ -6,13 +6,18 @@ overrides. See ``docs/sweep-syntax.md`` for the grammar.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from hydraflow.sweep import limits
 from hydraflow.sweep.core import Sweep, expand
 from hydraflow.sweep.decimals import format_number, parse_suffixed
 from hydraflow.sweep.errors import SweepSyntaxError
+from hydraflow.sweep.native import NativeExpander
 
-NativeExpander = Callable[[str], list[str]]
-"""Expands ONE argument in Hydra's own syntax (``"a=range(1,4)"``) into plain overrides (``["a=1", ...]``)."""
-
-__all__ = ["NativeExpander", "Sweep", "SweepSyntaxError", "expand", "format_number", "parse_suffixed"]
+__all__ = [
+    "NativeExpander",
+    "Sweep",
+    "SweepSyntaxError",
+    "expand",
+    "format_number",
+    "limits",
+    "parse_suffixed",
+]

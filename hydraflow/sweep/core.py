@@ -10,9 +10,9 @@ from hydraflow.sweep.parser import Parsed, parse_argument
 from hydraflow.sweep.seq import Mapped, Seq, Zip, lazy_product, mixed_radix
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
 
-    NativeExpander = Callable[[str], list[str]]
+    from hydraflow.sweep.native import NativeExpander
 
 
 def _single(value: str) -> tuple[str, ...]:
@@ -40,6 +40,19 @@ class Sweep:
         for f in self._factors:
             count *= f.size
         self._count = count
+
+    @property
+    def factors(self) -> tuple[Seq[tuple[str, ...]], ...]:
+        """The independent parts of the product: one per argument, or per group of paired arguments.
+
+        Each is a lazy sequence (``size``, ``get(i)``, iteration) of the overrides that part gives a job;
+        their sizes multiply to :attr:`count`. Checking each part's overrides covers every job without
+        enumerating the product (a 10^12-job sweep of 12 ranges has 12 x 10 values to check, not 10^12 jobs).
+
+        >>> [list(f) for f in expand(["a=1,2", "b=x,y,z"]).factors]
+        [[('a=1',), ('a=2',)], [('b=x',), ('b=y',), ('b=z',)]]
+        """
+        return self._factors
 
     @property
     def count(self) -> int:
@@ -153,8 +166,9 @@ def expand(args: Sequence[str], *, native: NativeExpander | None = None) -> Swee
 
     Args:
         args: override strings ``key=value`` in the extended syntax (also ``+key=``, ``++key=``, ``~key``).
-        native: expands an argument that uses Hydra's own functions (``range()``, ``choice()``, ``glob()``
-            ...); see :func:`hydraflow.hydra_native.make_native_expander`.
+        native: expands an argument that uses Hydra's own functions (``choice()``, ``glob()``, ``sort()``
+            ...; ``range()`` with number arguments needs none); see :mod:`hydraflow.sweep.native` for the
+            protocol and :func:`hydraflow.hydra_adapter.native.make_native_expander` for Hydra's.
 
     Raises:
         SweepSyntaxError: for any malformed argument, with its column.

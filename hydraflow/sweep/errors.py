@@ -44,3 +44,20 @@ class SweepSyntaxError(ValueError):
     def with_argument(self, argument: int) -> SweepSyntaxError:
         """Return a copy of this error that records the index of the argument."""
         return SweepSyntaxError(self.text, self.column, self.message, argument)
+
+
+class Where:
+    """The argument being parsed (its text and index): makes errors at a column of it.
+
+    >>> Where("a=5:3", 0).error(2, "empty range").column
+    2
+    """
+
+    def __init__(self, text: str, index: int | None) -> None:
+        """The argument ``text``, the ``index``-th of the sweep."""
+        self.text = text
+        self.index = index
+
+    def error(self, col: int, message: str) -> SweepSyntaxError:
+        """A :class:`SweepSyntaxError` at column ``col`` of the argument."""
+        return SweepSyntaxError(self.text, col, message, self.index)

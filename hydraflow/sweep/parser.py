@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
-from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
-from hydraflow.sweep.decimals import (
-    MAX_DIGITS,
-    MAX_EXPONENT,
-    SI_PREFIXES,
-    add,
-    format_number,
-    is_number,
-    mul,
-    parse_number,
-    parse_suffixed,
-    scale,
-    sub,
-    suffix_exponent,
-)
-from hydraflow.sweep.errors import SweepSyntaxError
-from hydraflow.sweep.seq import Concat, Items, Mapped, NumRange, Product, Seq
+from hydraflow.sweep.decimals import format_number, parse_number, suffix_exponent
+from hydraflow.sweep.errors import SweepSyntaxError, Where
+from hydraflow.sweep.limits import MAX_NESTING
+from hydraflow.sweep.native import native_section
+from hydraflow.sweep.numbers import check_joined, check_scaled, is_numeric, parse_range
+from hydraflow.sweep.seq import Concat, Items, Joined, Mapped, NumRange, Product, Seq
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 HYDRA_FUNCTIONS = frozenset(
     {"choice", "range", "interval", "glob", "sort", "shuffle", "tag", "int", "float", "str", "bool"}
@@ -42,7 +31,7 @@ _HYDRA_KEY_RE = re.compile(rf"(?:{_GROUP_ID}(?:/{_GROUP_ID})+|{_DOT_PATH})(?:@(?
 """A key of Hydra's override grammar: ``a.b.c``, ``group/sub``, ``group@package``."""
 
 
-def _check_key(ctx: _Ctx, key: str, col: int) -> str:
+def _check_key(ctx: Where, key: str, col: int) -> str:
     if not _HYDRA_KEY_RE.fullmatch(key):
         raise ctx.error(col, f"{key!r} is not a valid Hydra key (a.b.c, group/name or group@package)")
     return key
@@ -57,7 +46,7 @@ _UNQUOTED_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 """Characters Hydra's grammar accepts in an unquoted value (besides quotes, brackets, braces, escapes)."""
 
 
-def _check_unquoted(ctx: _Ctx, tok: Token) -> None:
+def _check_unquoted(ctx: Where, tok: Token) -> None:
     """Reject characters Hydra's override grammar would reject, at their column."""
     text = tok.text
     i = 0
@@ -107,19 +96,10 @@ class Parsed:
     display_key: str = ""
 
 
-class _Ctx:
-    def __init__(self, text: str, index: int | None) -> None:
-        self.text = text
-        self.index = index
-
-    def error(self, col: int, message: str) -> SweepSyntaxError:
-        return SweepSyntaxError(self.text, col, message, self.index)
-
-
 # ---------------------------------------------------------------------------------------------- lexer
 
 
-def _scan_quoted(ctx: _Ctx, s: str, i: int, base: int) -> int:
+def _scan_quoted(ctx: Where, s: str, i: int, base: int) -> int:
     """Return the index just past the quoted string starting at ``s[i]``."""
     quote = s[i]
     j = i + 1
@@ -134,8 +114,12 @@ def _scan_quoted(ctx: _Ctx, s: str, i: int, base: int) -> int:
     raise ctx.error(base + i, f"unterminated quoted string (missing closing {quote})")
 
 
-def _scan_nested(ctx: _Ctx, s: str, i: int, base: int) -> int:
-    """Return the index just past the bracket/brace/interpolation group starting at ``s[i]``."""
+def _too_deep(ctx: Where, col: int) -> SweepSyntaxError:
+    return ctx.error(col, f"nested more than {MAX_NESTING} levels deep (parentheses, brackets and braces)")
+
+
+def _scan_nested(ctx: Where, s: str, i: int, base: int, outer: int = 0) -> int:
+    """Return the index just past the bracket/brace group starting at ``s[i]`` (inside ``outer`` levels)."""
     closing = {"[": "]", "{": "}"}
     stack: list[tuple[str, int]] = []
     j = i
@@ -148,6 +132,8 @@ def _scan_nested(ctx: _Ctx, s: str, i: int, base: int) -> int:
             j = _scan_quoted(ctx, s, j, base)
             continue
         if c in "[{":
+            if outer + len(stack) >= MAX_NESTING:
+                raise _too_deep(ctx, base + j)
             stack.append((closing[c], j))
         elif c in "]}":
             if not stack or stack[-1][0] != c:
@@ -162,7 +148,7 @@ def _scan_nested(ctx: _Ctx, s: str, i: int, base: int) -> int:
     raise ctx.error(base + col, f"unclosed {opener!r}")
 
 
-def _scan_interpolation(ctx: _Ctx, s: str, i: int, base: int) -> int:
+def _scan_interpolation(ctx: Where, s: str, i: int, base: int) -> int:
     """Return the index just past the ``${...}`` starting at ``s[i]`` (Hydra: no ``}`` inside, not empty)."""
     end = s.find("}", i + 2)
     if end < 0:
@@ -172,7 +158,7 @@ def _scan_interpolation(ctx: _Ctx, s: str, i: int, base: int) -> int:
     return end + 1
 
 
-def _split_top(ctx: _Ctx, text: str, base: int, sep: str) -> list[tuple[str, int]]:
+def _split_top(ctx: Where, text: str, base: int, sep: str) -> list[tuple[str, int]]:
     """Split ``text`` at top-level ``sep`` (outside quotes, brackets, braces); pieces with their columns."""
     pieces: list[tuple[str, int]] = []
     depth = 0
@@ -200,7 +186,7 @@ def _split_top(ctx: _Ctx, text: str, base: int, sep: str) -> list[tuple[str, int
     return pieces
 
 
-def _check_element(ctx: _Ctx, text: str, col: int) -> None:
+def _check_element(ctx: Where, text: str, col: int) -> None:
     """Check one element of a Hydra list or dict (``col`` = column of ``text``)."""
     stripped = text.strip()
     scol = col + len(text) - len(text.lstrip())
@@ -226,7 +212,7 @@ def _check_element(ctx: _Ctx, text: str, col: int) -> None:
             i += 1
 
 
-def _check_container(ctx: _Ctx, text: str, col: int) -> None:
+def _check_container(ctx: Where, text: str, col: int) -> None:
     """Check a Hydra list ``[...]`` or dict ``{...}`` value the way Hydra's grammar would."""
     inner = text[1:-1]
     if not inner.strip():
@@ -247,10 +233,11 @@ def _check_container(ctx: _Ctx, text: str, col: int) -> None:
         _check_element(ctx, entry[1][0], entry[1][1])
 
 
-def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
+def tokenize(ctx: Where, value: str, base: int) -> list[Token]:  # noqa: C901
     """Split ``value`` (starting at column ``base`` of the argument) into tokens."""
     tokens: list[Token] = []
     text_start: int | None = None
+    depth = 0
     i = 0
 
     def flush(end: int) -> None:
@@ -263,6 +250,12 @@ def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
         c = value[i]
         if c in "(),|":
             flush(i)
+            if c == "(":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise _too_deep(ctx, base + i)
+            elif c == ")":
+                depth = max(0, depth - 1)
             tokens.append(Token(c, c, base + i))  # type: ignore[arg-type]
             i += 1
         elif c in "'\"":
@@ -277,7 +270,7 @@ def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
             i = j
         elif c in "[{":
             flush(i)
-            j = _scan_nested(ctx, value, i, base)
+            j = _scan_nested(ctx, value, i, base, depth)
             _check_container(ctx, value[i:j], base + i)
             tokens.append(Token("atom", value[i:j], base + i, solid=True))
             i = j
@@ -294,82 +287,6 @@ def tokenize(ctx: _Ctx, value: str, base: int) -> list[Token]:
 # ---------------------------------------------------------------------------------------------- values
 
 
-def _range(ctx: _Ctx, text: str, col: int) -> Seq[str]:  # noqa: C901
-    """Parse ``start:stop[:step][:suffix]`` or ``number:suffix``."""
-    parts: list[tuple[str, int]] = []
-    pos = 0
-    for piece in text.split(":"):
-        stripped = piece.lstrip()
-        parts.append((stripped.rstrip(), col + pos + len(piece) - len(stripped)))
-        pos += len(piece) + 1
-    exponent = 0
-    last, last_col = parts[-1]
-    if last and not is_number(last):
-        e = suffix_exponent(last)
-        if e is None:
-            known = " ".join(SI_PREFIXES)
-            raise ctx.error(
-                last_col,
-                f"unknown SI prefix or exponent {last!r} "
-                f"(known: {known}, e<N>, E<N> with |N| <= {MAX_EXPONENT})",
-            )
-        exponent = e
-        parts.pop()
-    if len(parts) > 3:  # noqa: PLR2004
-        raise ctx.error(parts[3][1], "too many range parts: expected start:stop[:step][:suffix]")
-
-    def num(i: int, what: str, default: Decimal | None = None) -> Decimal:
-        piece, pcol = parts[i]
-        if not piece:
-            if default is not None:
-                return default
-            raise ctx.error(pcol, f"missing {what}")
-        if not is_number(piece):
-            raise ctx.error(
-                pcol, f"{what} {piece!r} is not a number (quote a string that holds ':': key='...')"
-            )
-        return _bounded(ctx, pcol, scale(parse_number(piece), exponent))
-
-    if len(parts) == 1:
-        return Items([format_number(num(0, "number"))])
-    start = num(0, "start", Decimal(0))
-    stop = num(1, "stop")
-    step = num(2, "step") if len(parts) == 3 else scale(Decimal(1), exponent)  # noqa: PLR2004
-    if step == 0:
-        raise ctx.error(parts[2][1], "zero step")
-    diff = sub(stop, start)
-    if diff != 0 and (diff > 0) != (step > 0):
-        if len(parts) == 3:  # noqa: PLR2004
-            direction = "up" if step > 0 else "down"
-            raise ctx.error(
-                parts[2][1],
-                f"empty range: step {format_number(step)} counts {direction} "
-                f"from {format_number(start)} but stop is {format_number(stop)}",
-            )
-        raise ctx.error(
-            col,
-            f"empty range: start {format_number(start)} is above stop {format_number(stop)} "
-            f"(for a descending range give a negative step: {parts[0][0]}:{parts[1][0]}:-1)",
-        )
-    count = int(Fraction(diff) / Fraction(step)) + 1
-    _bounded(ctx, col, add(start, mul(step, Decimal(count - 1))))  # every value lies between start and this
-    return NumRange(start, step, count)
-
-
-def _bounded(ctx: _Ctx, col: int, value: Decimal) -> Decimal:
-    """``value`` if its magnitude and precision are sane for a sweep value, else a syntax error."""
-    if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
-        raise ctx.error(col, f"number out of range (beyond 1e{MAX_EXPONENT} or below 1e-{MAX_EXPONENT})")
-    if len(value.as_tuple().digits) > MAX_DIGITS:
-        raise ctx.error(col, f"number with more than {MAX_DIGITS} significant digits")
-    return value
-
-
-def _normalize(value: str) -> str:
-    number = parse_suffixed(value)
-    return value if number is None else format_number(number)
-
-
 def _join(parts: tuple[str, ...]) -> str:
     return "".join(parts)
 
@@ -377,7 +294,7 @@ def _join(parts: tuple[str, ...]) -> str:
 class _Parser:
     """Recursive descent over the tokens of one section."""
 
-    def __init__(self, ctx: _Ctx, tokens: list[Token], end_col: int) -> None:
+    def __init__(self, ctx: Where, tokens: list[Token], end_col: int) -> None:
         self.ctx = ctx
         self.tokens = tokens
         self.i = 0
@@ -409,7 +326,13 @@ class _Parser:
             raise self.ctx.error(tok.col, f"unexpected {tok.text!r}")  # pragma: no cover
         return items[0] if len(items) == 1 else Concat(items)
 
-    def parse_item(self, *, top: bool) -> Seq[str]:  # noqa: C901, PLR0912, PLR0915
+    def parse_item(self, *, top: bool) -> Seq[str]:
+        start_col = self.col()
+        item = self._item(top=top)
+        item.col = start_col
+        return item
+
+    def _item(self, *, top: bool) -> Seq[str]:  # noqa: C901, PLR0912, PLR0915
         start_col = self.col()
         parts: list[Token | Seq[str]] = []
         group_cols: list[int] = []
@@ -459,7 +382,7 @@ class _Parser:
             if len(toks) == 1:
                 t = toks[0]
                 if t.kind == "text" and ":" in t.text and t.text[0] in _RANGE_START:
-                    return _range(self.ctx, t.text, t.col)
+                    return parse_range(self.ctx, t.text, t.col)
                 return Items([t.text], solid=t.solid)
             for t in toks:
                 if t.solid:
@@ -480,7 +403,11 @@ class _Parser:
                     )
                 seqs.append(p)
         combined: Seq[str] = seqs[0] if len(seqs) == 1 else Product(seqs, _join)
-        return Mapped(combined, _normalize) if top else combined
+        if not top or isinstance(combined, NumRange):  # a range's values are normalised numbers already
+            return combined
+        joined = Joined(combined, start_col)
+        check_joined(self.ctx, joined)
+        return joined
 
 
 def _describe(token: str) -> str:
@@ -512,7 +439,7 @@ class _scale_fn:  # noqa: N801 - used like a function; a class so that sweeps pi
     exponent: int
 
     def __call__(self, value: str) -> str:
-        return format_number(scale(parse_number(value), self.exponent))
+        return format_number(parse_number(value, self.exponent))
 
 
 @dataclass(frozen=True)
@@ -521,6 +448,31 @@ class _with_key:  # noqa: N801 - used like a function; a class so that sweeps pi
 
     def __call__(self, value: str) -> str:
         return self.prefix + value
+
+
+_PLAIN_LIST_RE = re.compile(r"[A-Za-z0-9_ \t/\-+.%*?]+(?:,[A-Za-z0-9_ \t/\-+.%*?]+)*")
+"""A comma list of plain values: no range, group, quote, bracket, interpolation, escape, tag or ``|``."""
+
+
+def _plain_list(value: str, base: int) -> Items[str] | None:
+    """``value`` as a list of plain values (read in one pass), or ``None`` when it needs the grammar.
+
+    >>> _plain_list(" 1, x ,2.5", 2).values, _plain_list(" 1, x ,2.5", 2).cols
+    (('1', 'x', '2.5'), (3, 6, 9))
+    >>> _plain_list("1,,2", 2) is None, _plain_list("1:3", 2) is None
+    (True, True)
+    """
+    if not _PLAIN_LIST_RE.fullmatch(value):
+        return None
+    pieces = value.split(",")
+    values = [p.strip() for p in pieces]
+    if not all(values):
+        return None
+    starts = itertools.accumulate((len(p) + 1 for p in pieces[:-1]), initial=base)
+    cols = tuple(start + len(p) - len(p.lstrip()) for start, p in zip(starts, pieces, strict=True))
+    items = Items(values, cols=cols)
+    items.col = cols[0]
+    return items
 
 
 def _split_key_suffix(key: str) -> tuple[str, int] | None:
@@ -534,7 +486,7 @@ def _split_key_suffix(key: str) -> tuple[str, int] | None:
     return base, e
 
 
-def parse_argument(text: str, index: int = 0, native: Callable[[str], list[str]] | None = None) -> Parsed:
+def parse_argument(text: str, index: int = 0, native: Callable[[str], Sequence[str]] | None = None) -> Parsed:
     """Parse one ``key=value`` argument of the extended syntax into a lazy sequence of plain overrides.
 
     >>> list(parse_argument("a=1:3").overrides)
@@ -546,7 +498,7 @@ def parse_argument(text: str, index: int = 0, native: Callable[[str], list[str]]
     >>> parse_argument("lr=@w:1,2").tag
     'w'
     """
-    ctx = _Ctx(text, index)
+    ctx = Where(text, index)
     m = re.match(r"(\+\+|\+|~)?", text)
     prefix = m.group(0) if m else ""
     eq = text.find("=")
@@ -579,6 +531,10 @@ def parse_argument(text: str, index: int = 0, native: Callable[[str], list[str]]
         parsed.overrides = Items([text[:base]])
         parsed.keys.append((_check_key(ctx, key, len(prefix)), len(prefix)))
         return parsed
+    plain = _plain_list(value, base)
+    if plain is not None:  # the common large case, without the general tokenizer: a=0,1,2,...
+        _finish(ctx, parsed, [_Section(prefix, key, len(prefix), plain, None)])
+        return parsed
     tokens = tokenize(ctx, value, base)
     sections = _split_sections(tokens)
     bars = [t.col for t in tokens if t.kind == "|"]
@@ -591,8 +547,8 @@ def parse_argument(text: str, index: int = 0, native: Callable[[str], list[str]]
 
 
 def _section(  # noqa: PLR0917
-    ctx: _Ctx,
-    native: Callable[[str], list[str]] | None,
+    ctx: Where,
+    native: Callable[[str], Sequence[str]] | None,
     section: list[Token],
     n: int,
     bars: list[int],
@@ -626,26 +582,28 @@ def _section(  # noqa: PLR0917
     text = ctx.text[start:end]
     fm = re.match(r"\s*([A-Za-z_]+)\s*\(", text)
     if fm and fm.group(1) in HYDRA_FUNCTIONS:  # the whole section goes to Hydra
-        values, out = _native_section(ctx, native, prefix + key, text, start + fm.start(1))
+        values, out = native_section(ctx, native, prefix + key, text, (start, start + fm.start(1)))
         return _Section(prefix, key, key_col, values, out)
     return _Section(prefix, key, key_col, _Parser(ctx, section, end).parse_list(None), None)
 
 
-def _finish(ctx: _Ctx, parsed: Parsed, records: list[_Section]) -> None:
+def _finish(ctx: Where, parsed: Parsed, records: list[_Section]) -> None:
     """Apply key suffixes, prepend keys, record the keys: the argument's overrides."""
     # `key/SUFFIX` scales only if every value given to that key in this argument is a number
     numeric: dict[str, bool] = {}
     for r in records:
-        numeric[r.key] = numeric.get(r.key, True) and r.values is not None and r.values.is_numeric()
+        if _split_key_suffix(r.key) is not None:
+            numeric[r.key] = numeric.get(r.key, True) and r.values is not None and is_numeric(ctx, r.values)
     seqs: list[Seq[str]] = []
     for r in records:
         split = _split_key_suffix(r.key)
         if split and numeric[r.key] and r.values is not None:
+            check_scaled(ctx, r.values, split[1])
             seqs.append(Mapped(Mapped(r.values, _scale_fn(split[1])), _with_key(f"{r.prefix}{split[0]}=")))
             parsed.keys.append((_check_key(ctx, split[0], r.key_col), r.key_col))
             continue
         if r.native_out is not None:
-            seqs.append(Items(r.native_out))
+            seqs.append(r.native_out)
         elif r.values is not None:  # pragma: no branch - a record has values or native output
             seqs.append(Mapped(r.values, _with_key(f"{r.prefix}{r.key}=")))
         parsed.keys.append((_check_key(ctx, r.key, r.key_col), r.key_col))
@@ -658,40 +616,7 @@ class _Section:
     key: str
     key_col: int
     values: Seq[str] | None  # None: a native expansion whose outputs are not plain `key=value` strings
-    native_out: list[str] | None
-
-
-def _native_section(
-    ctx: _Ctx, native: Callable[[str], list[str]] | None, full_key: str, sec_text: str, fcol: int
-) -> tuple[Seq[str] | None, list[str]]:
-    """Expand a section that calls a Hydra function; its values (if plain) and its override strings."""
-    name = sec_text.strip().split("(", 1)[0].strip()
-    if name == "interval":
-        raise ctx.error(
-            fcol,
-            "interval() is a continuous range and cannot be enumerated; "
-            "use an inclusive range start:stop:step instead",
-        )
-    if native is None:
-        raise ctx.error(
-            fcol,
-            f"Hydra function {name}() needs Hydra to expand it "
-            "(pass native=hydraflow.hydra_native.make_native_expander())",
-        )
-    call = sec_text.strip()
-    try:
-        out = list(native(f"{full_key}={call}"))
-    except SweepSyntaxError as e:
-        raise ctx.error(fcol, e.message) from e
-    except Exception as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ctx.error(fcol, f"Hydra could not expand {call!r}: {first_line}") from e
-    if not out:
-        raise ctx.error(fcol, f"{call!r} expands to no values")
-    head = full_key + "="
-    if all(o.startswith(head) for o in out):
-        return Items([o[len(head) :] for o in out]), out
-    return None, out
+    native_out: Seq[str] | None  # the overrides as Hydra wrote them (None: `key=value` from `values`)
 
 
 __all__ = ["HYDRA_FUNCTIONS", "Parsed", "parse_argument", "tokenize"]

@@ -11,7 +11,10 @@ MODULES = [
     "hydraflow.sweep.core",
     "hydraflow.sweep.decimals",
     "hydraflow.sweep.errors",
+    "hydraflow.sweep.hydra_range",
     "hydraflow.sweep.parser",
+    "hydraflow.sweep.seq",
+    "hydraflow.sweep.shapes",
     "hydraflow.hydra_adapter.native",
 ]
 

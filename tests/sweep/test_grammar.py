@@ -367,9 +367,14 @@ def test_string_argument_is_refused() -> None:
 
 
 def test_native_missing_is_a_clear_error() -> None:
-    with pytest.raises(SweepSyntaxError, match=r"range\(\) needs Hydra") as info:
-        expand(["a=range(1,3)"])
+    with pytest.raises(SweepSyntaxError, match=r"choice\(\) needs Hydra") as info:
+        expand(["a=choice(1,3)"])
     assert info.value.column == 2
+
+
+def test_hydra_range_needs_no_hydra() -> None:
+    # range() with number arguments is computed by the grammar itself, lazily, with Hydra's values
+    assert list(expand(["a=range(1,3)"])) == [["a=1"], ["a=2"]]
 
 
 # ------------------------------------------------------------------------ Hydra's command-line grammar
