@@ -56,6 +56,14 @@ mn_index() {                                              # mn_index nodeI -> I 
 }
 # mn_alive PIDFILE COMM: the pid file names a live process whose comm is COMM (guards against pid reuse)
 mn_alive() { local p; [ -s "$1" ] && p=$(cat "$1") && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ]; }
+mn_stop() {  # mn_stop PIDFILE COMM: SIGTERM the daemon named by the pid file, wait up to 10 s, then SIGKILL
+  mn_alive "$1" "$2" || return 0
+  local pid; pid=$(cat "$1")
+  kill "$pid" 2>/dev/null
+  for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+  if [ -d "/proc/$pid" ]; then kill -9 "$pid" 2>/dev/null; fi
+  rm -f "$1"
+}
 mn_slurmd_pidfile() { echo "$MN_RUN/slurmd-$1.pid"; }
 
 mn_start_slurmd() {  # mn_start_slurmd I: slurmd of nodeI in its netns and its own UTS namespace (hostname nodeI)

@@ -157,12 +157,15 @@ CONF
 fi
 
 # 4. controller (own UTS namespace: its hostname must be "ctl", as SlurmctldHost says) -----------------------
-if mn_alive "$MN_RUN/slurmctld.pid" slurmctld; then
-  if [ "$changed" = 1 ]; then
-    scontrol reconfigure
-    log "slurm.conf changed: slurmctld reconfigured (node count, ports, timeouts need slurm_mn_down.sh + up)"
-  fi
-else
+if [ "$changed" = 1 ] && mn_alive "$MN_RUN/slurmctld.pid" slurmctld; then
+  # some settings (plugins, ports, nodes, timeouts) only take with a restart: restart them all (jobs survive:
+  # their slurmstepd processes do not depend on the daemons, and the controller's state is saved)
+  log "slurm.conf changed: restarting slurmctld and the slurmds"
+  mn_stop "$MN_RUN/slurmctld.pid" slurmctld &
+  for i in $(seq 1 "$MN_NODES"); do mn_stop "$(mn_slurmd_pidfile "node$i")" slurmd & done
+  wait
+fi
+if ! mn_alive "$MN_RUN/slurmctld.pid" slurmctld; then
   unshare --uts -- sh -c "hostname ctl && exec /usr/sbin/slurmctld"
   mn_wait 30 scontrol ping || die "slurmctld did not come up (see $MN_LOG/slurmctld.log)"
   log "slurmctld up ($MN_CTL_IP:$MN_PORT)"
