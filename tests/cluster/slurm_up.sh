@@ -97,9 +97,16 @@ if [ "$NGPU" -gt 0 ]; then
   for (( i = 0; i < NGPU; i++ )); do
     dev=$GPU_DIR/nvidia$i
     # a character device is required: slurmd 22.05 ignores plain files ("not a valid character or block device")
-    [ "$(stat -c '%F %t:%T' "$dev" 2>/dev/null)" = "character special file c3:$(printf %x "$i")" ] ||
-      { rm -f "$dev"; mknod -m 0666 "$dev" c 195 "$i"; }
+    [ "$(stat -c '%F %t:%T' "$dev" 2>/dev/null)" = "character special file c3:$(printf %x "$i")" ] && continue
+    rm -f "$dev"
+    if ! mknod -m 0666 "$dev" c 195 "$i"; then
+      log "WARNING: cannot create character devices (no CAP_MKNOD?): the node gets no GPUs"
+      NGPU=0
+      break
+    fi
   done
+fi
+if [ "$NGPU" -gt 0 ]; then
   gres_types="GresTypes=gpu
 AccountingStorageTRES=gres/gpu"
   node_gres=" Gres=gpu:$NGPU"

@@ -214,3 +214,22 @@ def _lines(path: Path, n: int) -> list[str] | None:
 def _states(mn, job: str, n: int) -> list[tuple[str, str]] | None:
     rows = [(r["State"], r["NodeList"]) for r in mn.sacct(job, duplicates=True)]
     return rows if len(rows) >= n else None
+
+
+def test_jobs_on_every_node_reach_a_server_on_the_bridge(mn, mlflow_server_factory) -> None:
+    """Each node has its own loopback: a server for the jobs listens on the controller's bridge address."""
+    server = mlflow_server_factory("sqlite", host=mn.controller_ip)
+    probe = (
+        "import socket, sys, urllib.request; "
+        "r = urllib.request.urlopen(sys.argv[1] + '/health', timeout=10); "
+        "print(socket.gethostname(), r.status)"
+    )
+    job = mn.sbatch(
+        "--array=0-2", "--exclusive", "-o", "probe-%a.out", "--wrap", f'python3 -c "{probe}" {server.uri}'
+    )
+    mn.wait_for(lambda: not mn.run("squeue", "-h", "-j", job).strip(), 90, f"array {job} to finish")
+    seen = {}
+    for i in range(3):
+        host, status = (mn.workdir / f"probe-{i}.out").read_text().split()
+        seen[host] = status
+    assert seen == dict.fromkeys(mn.nodes, "200")
