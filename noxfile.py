@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -43,11 +44,36 @@ def _slurm_up(session: nox.Session) -> None:
     session.run("bash", str(ROOT / "tests" / "cluster" / "slurm_up.sh"), external=True)
 
 
+def _timed_script(session: nox.Session, what: str, script: str) -> None:
+    """Run an (idempotent) tests/cluster bring-up script, unless clusters are off or we are not root."""
+    if os.environ.get("HYDRAFLOW_NO_CLUSTER"):
+        session.log(f"HYDRAFLOW_NO_CLUSTER set: {what} not started (its tests skip, or fail under CI)")
+        return
+    if not _can_run_cluster():
+        session.log(f"not root on Linux: not starting {what} (its tests skip, or fail under CI)")
+        return
+    t0 = time.monotonic()
+    session.run("bash", str(ROOT / "tests" / "cluster" / script), external=True)
+    session.log(f"{what} ready in {time.monotonic() - t0:.1f} s")
+
+
+def _multinode_up(session: nox.Session) -> None:
+    """The 3-node SLURM cluster in network namespaces (tests/multinode); needs _slurm_up's MariaDB first."""
+    _timed_script(session, "multi-node SLURM cluster", "slurm_mn_up.sh")
+
+
+def _postgres_up(session: nox.Session) -> None:
+    """PostgreSQL on 127.0.0.1:5433 for MLflow servers with a PostgreSQL backend (tests/_servers.py)."""
+    _timed_script(session, "PostgreSQL", "postgres_up.sh")
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite against a real MLflow store and a real single-node SLURM cluster."""
+    """Run the whole test suite against a real MLflow store and real SLURM clusters and servers."""
     session.install(".[test]")
     _slurm_up(session)
+    _multinode_up(session)
+    _postgres_up(session)
     session.run("pytest", *(session.posargs or ["-q"]), env={"PYTHONHASHSEED": "0"})
 
 

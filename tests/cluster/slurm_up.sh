@@ -8,15 +8,31 @@
 # state with `sacct`, which needs accounting), slurmctld, slurmd. Also installs slurm-wlm-torque, whose
 # qsub/qstat/qdel wrappers over the SLURM queue let the PBS backend's Torque dialect be tested end to end.
 #
+# The node "localhost" can hold packed tasks (issue 11): it advertises HF_SLURM_CPUS CPUs (config_overrides lets
+# it claim more than the machine has) and HF_SLURM_GPUS GPUs as GRES, backed by fake character devices
+# /run/hydraflow-fake-gpu/nvidia0..N-1 (major 195, nothing behind them): a job asking --gres=gpu:K gets
+# CUDA_VISIBLE_DEVICES / SLURM_JOB_GPUS from SLURM itself. task/affinity binds each job's CPUs (only CPUs that
+# exist can be bound: see tests/cluster/README.md for what an oversubscribed job gets).
+#
 # Tunables (environment):
 #   HF_SLURM_MAX_ARRAY_SIZE  MaxArraySize of the cluster (default 101: a 100-task array fits, more must be split)
-#   HF_SLURM_CPUS            CPUs the node advertises (default: nproc; more than nproc oversubscribes no-op jobs)
+#   HF_SLURM_CPUS            CPUs the node advertises (default 8; more than nproc oversubscribes no-op jobs)
+#   HF_SLURM_GPUS            fake GPUs (GRES gpu) of the node (default 4; 0: no GRES)
+#   HF_SLURM_TASK_PLUGIN     affinity (default: task/affinity, works anywhere sched_setaffinity does),
+#                            cgroup (task/cgroup,task/affinity with ConstrainCores and ConstrainDevices: needs the
+#                            cgroup v1 cpuset and devices controllers; CUDA_VISIBLE_DEVICES is then 0..K-1 and the
+#                            other fake GPUs are EPERM to the job), or none
+# A changed configuration restarts slurmctld and slurmd (running jobs survive; slurmdbd and MariaDB are left
+# alone, state is kept). When everything already runs unchanged the script takes well under a second.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 MAX_ARRAY_SIZE=${HF_SLURM_MAX_ARRAY_SIZE:-101}
-NCPU=${HF_SLURM_CPUS:-$(nproc)}
-t0=$(date +%s)
-log() { echo "[slurm_up +$(( $(date +%s) - t0 ))s] $*"; }
+NCPU=${HF_SLURM_CPUS:-8}
+NGPU=${HF_SLURM_GPUS:-4}
+TASK=${HF_SLURM_TASK_PLUGIN:-affinity}
+GPU_DIR=/run/hydraflow-fake-gpu
+t0=$(date +%s%N)
+log() { local ms=$(( ($(date +%s%N) - t0) / 1000000 )); echo "[slurm_up +$(( ms / 1000 )).$(printf %03d $(( ms % 1000 )))s] $*"; }
 
 wait_for() {  # wait_for SECONDS CMD...: retry CMD every 0.25 s
   local tries=$(( $1 * 4 )); shift
@@ -29,6 +45,26 @@ wait_for() {  # wait_for SECONDS CMD...: retry CMD every 0.25 s
   return 1
 }
 running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+stop() {  # stop PIDFILE: SIGTERM, up to 30 s, then SIGKILL
+  running "$1" || return 0
+  local pid; pid=$(cat "$1")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+  rm -f "$1"
+}
+install_if_changed() {  # install_if_changed TMPFILE DEST MODE: sets changed=1 when DEST differs
+  if ! cmp -s "$1" "$2"; then install -m "$3" "$1" "$2"; changed=1; fi
+  rm -f "$1"
+}
+case $TASK in
+  affinity) task_plugin=task/affinity ;;
+  cgroup)   task_plugin=task/cgroup,task/affinity
+            [ -d /sys/fs/cgroup/cpuset ] && [ -d /sys/fs/cgroup/devices ] || {
+              echo "slurm_up: HF_SLURM_TASK_PLUGIN=cgroup needs the cgroup v1 cpuset and devices controllers" >&2; exit 1; } ;;
+  none)     task_plugin=task/none ;;
+  *) echo "slurm_up: HF_SLURM_TASK_PLUGIN must be affinity, cgroup or none, not $TASK" >&2; exit 1 ;;
+esac
 
 if [ "$(id -u)" != 0 ]; then echo "slurm_up: must run as root" >&2; exit 1; fi
 
@@ -52,8 +88,30 @@ running /run/munge/munged.pid || runuser -u munge -- /usr/sbin/munged
 wait_for 10 bash -c 'munge -n | unmunge'
 log "munged up"
 
-# 3. slurm.conf (before slurmdbd: sacctmgr reads it) -----------------------------------------------
+# 3. slurm.conf, gres.conf, cgroup.conf (before slurmdbd: sacctmgr reads slurm.conf) ------------------------
+changed=0
 MEM=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
+gres_line="" gres_types="" node_gres=""
+if [ "$NGPU" -gt 0 ]; then
+  install -d -m 0755 "$GPU_DIR"
+  for (( i = 0; i < NGPU; i++ )); do
+    dev=$GPU_DIR/nvidia$i
+    # a character device is required: slurmd 22.05 ignores plain files ("not a valid character or block device")
+    [ "$(stat -c '%F %t:%T' "$dev" 2>/dev/null)" = "character special file c3:$(printf %x "$i")" ] && continue
+    rm -f "$dev"
+    if ! mknod -m 0666 "$dev" c 195 "$i"; then
+      log "WARNING: cannot create character devices (no CAP_MKNOD?): the node gets no GPUs"
+      NGPU=0
+      break
+    fi
+  done
+fi
+if [ "$NGPU" -gt 0 ]; then
+  gres_types="GresTypes=gpu
+AccountingStorageTRES=gres/gpu"
+  node_gres=" Gres=gpu:$NGPU"
+  gres_line="NodeName=localhost Name=gpu File=$GPU_DIR/nvidia[0-$(( NGPU - 1 ))]"
+fi
 conf=$(mktemp)
 cat >"$conf" <<CONF
 # Written by hydraflow tests/cluster/slurm_up.sh
@@ -71,12 +129,13 @@ SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=${task_plugin}
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2,bf_interval=2
 SlurmdParameters=config_overrides
+${gres_types}
 ReturnToService=2
 MpiDefault=none
 MailProg=/bin/true
@@ -91,15 +150,17 @@ SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
 MinJobAge=300
-NodeName=localhost CPUs=${NCPU} RealMemory=${MEM} State=UNKNOWN
+NodeName=localhost CPUs=${NCPU} RealMemory=${MEM}${node_gres} State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
-reconfigure=0
-if ! cmp -s "$conf" /etc/slurm/slurm.conf; then
-  install -m 0644 "$conf" /etc/slurm/slurm.conf
-  reconfigure=1
-fi
-rm -f "$conf"
+install_if_changed "$conf" /etc/slurm/slurm.conf 0644
+conf=$(mktemp)
+echo "$gres_line" >"$conf"
+install_if_changed "$conf" /etc/slurm/gres.conf 0644
+conf=$(mktemp)
+printf 'CgroupPlugin=cgroup/v1\nConstrainCores=yes\nConstrainDevices=yes\n' >"$conf"
+if [ "$TASK" = cgroup ]; then install_if_changed "$conf" /etc/slurm/cgroup.conf 0644
+else rm -f "$conf"; [ ! -e /etc/slurm/cgroup.conf ] || { rm -f /etc/slurm/cgroup.conf; changed=1; }; fi
 install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm
 install -d /var/spool/slurmd
 
@@ -136,15 +197,23 @@ wait_for 30 sacctmgr -n list cluster
 log "slurmdbd up"
 
 # 5. controller and node ---------------------------------------------------------------------------
-if running /run/slurmctld.pid && [ "$reconfigure" = 1 ]; then
-  scontrol reconfigure || true
+# GresTypes, TaskPlugin and the node's CPUs/GRES only take with a restart (scontrol reconfigure is not enough):
+# restart both daemons (running jobs survive: their slurmstepd does not depend on them; state is kept)
+started=0
+if [ "$changed" = 1 ] && { running /run/slurmctld.pid || running /run/slurmd.pid; }; then
+  log "configuration changed: restarting slurmctld and slurmd"
+  stop /run/slurmctld.pid & p1=$!
+  stop /run/slurmd.pid & p2=$!
+  wait "$p1" "$p2"
 fi
-running /run/slurmctld.pid || /usr/sbin/slurmctld
-running /run/slurmd.pid || /usr/sbin/slurmd -N localhost
+running /run/slurmctld.pid || { /usr/sbin/slurmctld; started=1; }
+running /run/slurmd.pid || { /usr/sbin/slurmd -N localhost; started=1; }
 wait_for 60 bash -c 'sinfo -h -o %T | grep -qE "^(idle|mixed|allocated)"'
 log "slurmctld + slurmd up"
 
-# 6. smoke test: a job runs and accounting sees it ------------------------------------------------
-jid=$(cd /tmp && sbatch --parsable --wait -o /dev/null --wrap true)
-wait_for 30 bash -c "sacct -n -X -j $jid -o State | grep -q COMPLETED"
-log "cluster ready (MaxArraySize=$(scontrol show config | awk '/^MaxArraySize/ {print $3}'), CPUs=$NCPU)"
+# 6. smoke test, after a (re)start: a job runs and accounting sees it ------------------------------
+if [ "$started" = 1 ]; then
+  jid=$(cd /tmp && sbatch --parsable --wait -o /dev/null --wrap true)
+  wait_for 30 bash -c "sacct -n -X -j $jid -o State | grep -q COMPLETED"
+fi
+log "cluster ready (MaxArraySize=$(scontrol show config | awk '/^MaxArraySize/ {print $3}'), CPUs=$NCPU, GPUs=$NGPU, $task_plugin)"
