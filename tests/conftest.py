@@ -77,12 +77,17 @@ def _require(problem: str | None, what: str) -> None:
     pytest.skip(msg)
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker and before xdist reads its groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every ``slurm`` or ``torque`` test is also ``slow``: ``nox -s fast`` must run without a cluster."""
+    """Every ``slurm`` or ``torque`` test is also ``slow``: ``nox -s fast`` must run without a cluster.
+
+    They also share one pytest-xdist group, so that ``-n 2 --dist loadgroup`` runs them one after the other on
+    one worker (the single-node cluster has 2 CPUs; tests that time requeues and cancellations need them).
+    """
     for item in items:
         if item.get_closest_marker("slurm") or item.get_closest_marker("torque"):
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("cluster"))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -277,7 +282,13 @@ def _server(spec: ServerSpec) -> MlflowServer:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Boot the servers the selected tests declared (``mlflow_server`` marker) while other tests run."""
+    """Boot the servers the selected tests declared (``mlflow_server`` marker) while other tests run.
+
+    Not in a pytest-xdist worker: each worker collects every test but runs only some, so it boots a server when a
+    test first asks for one.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     for item in session.items:
         for mark in item.iter_markers("mlflow_server"):
             _server(ServerSpec(**mark.kwargs))

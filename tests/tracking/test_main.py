@@ -152,7 +152,9 @@ def test_match_overrides_and_dry_run(tracking_store: Store) -> None:
     assert not list((s.root / "outputs").rglob("mlruns"))
 
 
-@pytest.mark.parametrize("tracking_store", ["file", "server"], indirect=True)
+@pytest.mark.parametrize(
+    "tracking_store", ["file", pytest.param("server", marks=pytest.mark.slow)], indirect=True
+)
 def test_other_stores(tracking_store: Store) -> None:
     s = tracking_store
     s.run("-m", "seed=1,2")
