@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Markers of tests that need a real cluster: each of them is also `slow` and in the `cluster` xdist group.
+CLUSTER_MARKERS = ("slurm", "torque")
+
 
 @functools.cache
 def _slurm_problem() -> str | None:
@@ -79,13 +82,13 @@ def _require(problem: str | None, what: str) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker and before xdist reads its groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every ``slurm`` or ``torque`` test is also ``slow``: ``nox -s fast`` must run without a cluster.
+    """Every cluster test (``CLUSTER_MARKERS``) is also ``slow``: ``nox -s fast`` must run without a cluster.
 
     They also share one pytest-xdist group, so that ``-n 2 --dist loadgroup`` runs them one after the other on
     one worker (the single-node cluster has 2 CPUs; tests that time requeues and cancellations need them).
     """
     for item in items:
-        if item.get_closest_marker("slurm") or item.get_closest_marker("torque"):
+        if any(item.get_closest_marker(name) for name in CLUSTER_MARKERS):
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group("cluster"))
 
