@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests`` (3.11 and 3.13), ``demo``, ``lint``, ``bench``, ``docs``, ``fuzz``."""
+"""Developer sessions: ``nox -s tests`` (3.11 and 3.13), ``fast``, ``demo``, ``lint``, ``bench``, ``docs``, ``fuzz``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def fast(session: nox.Session) -> None:
+    """Everything not marked ``slow`` (no cluster needed, doctests included): under 3 minutes on 2 cores."""
+    session.install(".[test]")
+    session.run("pytest", "-m", "not slow", *(session.posargs or ["-q"]), env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session(python="3.11")
 def demo(session: nox.Session) -> None:
     """Run the example sweep end to end (local launcher, sqlite MLflow store)."""
     session.install(".[demo]")
@@ -89,11 +96,12 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Ruff (lint + format check) and mypy."""
+    """Ruff (lint + format check), mypy and the import contracts (``[tool.importlinter]`` in pyproject)."""
     session.install(".[lint,test]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports")
 
 
 @nox.session(python="3.11")

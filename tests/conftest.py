@@ -1,9 +1,16 @@
-"""Shared test fixtures.
+"""Shared test fixtures and the rules of the markers.
 
-Markers:
+Markers (declared in ``pyproject.toml``):
+
 - ``slurm``: needs the single-node SLURM cluster (``tests/cluster/slurm_up.sh``, started by ``nox -s tests``).
   Without a reachable cluster such a test is skipped on a developer machine and **fails** when ``CI`` is set.
 - ``torque``: needs the Torque-style ``qsub``/``qstat``/``qdel`` wrappers of slurm-wlm-torque over that cluster.
+- ``slow``: takes about 10 s or more on a 2-core machine, **or needs the real cluster**: every ``slurm`` and
+  ``torque`` test gets ``slow`` automatically (below), so ``nox -s fast`` (everything not slow) needs no cluster.
+- ``mlflow_server(artifacts=..., backend_store_uri=...)``: uses the ``mlflow_server`` fixture with these
+  arguments; the server is booted when collection ends, while the other tests run.
+
+Fixtures here: ``repo_root``, ``run_python``, ``db_group_app``, ``free_port``, ``mlflow_server``.
 """
 
 from __future__ import annotations
@@ -11,13 +18,26 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# Markers of tests that need a real cluster: each of them is also `slow` and in the `cluster` xdist group.
+CLUSTER_MARKERS = ("slurm", "torque", "multinode")
 
 
 @functools.cache
@@ -58,6 +78,19 @@ def _require(problem: str | None, what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{msg} (CI is set: cluster tests must run, start it with tests/cluster/slurm_up.sh)")
     pytest.skip(msg)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker and before xdist reads its groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every cluster test (``CLUSTER_MARKERS``) is also ``slow``: ``nox -s fast`` must run without a cluster.
+
+    They also share one pytest-xdist group, so that ``-n 2 --dist loadgroup`` runs them one after the other on
+    one worker (the single-node cluster has 2 CPUs; tests that time requeues and cancellations need them).
+    """
+    for item in items:
+        if any(item.get_closest_marker(name) for name in CLUSTER_MARKERS):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("cluster"))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -138,3 +171,150 @@ def db_group_app(tmp_path: Path, run_python):
         return sweep
 
     return make
+
+
+# --- network helpers and a real MLflow tracking server --------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """``free_port()`` returns a TCP port on 127.0.0.1 that nothing listens on (call it once per server)."""
+    return _free_port
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How an ``mlflow server`` is started; one server per distinct spec per test session (per xdist worker).
+
+    ``backend_store_uri``: where runs are stored; ``None`` is a fresh sqlite database in the server's own
+    directory (the server migrates it). Any URI ``mlflow server --backend-store-uri`` accepts can be given
+    (e.g. ``postgresql://user:pw@127.0.0.1:PORT/db`` for a database the test started itself).
+
+    ``artifacts``: ``"local"`` starts the server with ``--default-artifact-root DIR --no-serve-artifacts``:
+    runs get ``DIR/...`` artifact URIs and clients read and write that directory themselves (what
+    ``iter_run_dirs`` needs to hand out local run directories). ``"proxied"`` starts it with
+    ``--artifacts-destination DIR --serve-artifacts``: runs get ``mlflow-artifacts:/...`` URIs and every
+    artifact goes through the server over HTTP.
+    """
+
+    backend_store_uri: str | None = None
+    artifacts: Literal["local", "proxied"] = "local"
+
+
+class MlflowServer:
+    """A real ``mlflow server`` process on 127.0.0.1 (started by :meth:`start`, ready after :meth:`wait_ready`)."""
+
+    def __init__(self, spec: ServerSpec) -> None:
+        self.spec = spec
+        self.base = Path(tempfile.mkdtemp(prefix="hf-mlflow-server-"))
+        self.artifact_root = self.base / "artifacts"
+        self.backend_store_uri = spec.backend_store_uri or f"sqlite:///{self.base / 'server.db'}"
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        artifact_args = (
+            ["--default-artifact-root", str(self.artifact_root), "--no-serve-artifacts"]
+            if spec.artifacts == "local"
+            else ["--artifacts-destination", str(self.artifact_root), "--serve-artifacts"]
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            self.backend_store_uri,
+            *artifact_args,
+            "--workers",
+            "1",
+        ]
+        self._log_path = self.base / "server.log"
+        self._log = self._log_path.open("w")
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no huey worker pool needed
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.base, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
+        self._ready = False
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        """Block until ``/health`` answers 200; fail the test with the server's log if it does not start."""
+        deadline = time.monotonic() + timeout
+        while not self._ready:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:  # noqa: S310 - local
+                    self._ready = resp.status == 200
+            except OSError:
+                pass
+            if self._ready:
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                state = f"exited {self.proc.returncode}" if self.proc.poll() is not None else "not healthy"
+                pytest.fail(f"mlflow server {self.spec} {state} after start:\n{self._log_path.read_text()}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+_SERVERS: dict[ServerSpec, MlflowServer] = {}
+
+
+def _server(spec: ServerSpec) -> MlflowServer:
+    """The session's server for ``spec``, started (not yet waited for) on first use."""
+    if spec not in _SERVERS:
+        _SERVERS[spec] = MlflowServer(spec)
+    return _SERVERS[spec]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Boot the servers the selected tests declared (``mlflow_server`` marker) while other tests run.
+
+    Not in a pytest-xdist worker: each worker collects every test but runs only some, so it boots a server when a
+    test first asks for one.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    for item in session.items:
+        for mark in item.iter_markers("mlflow_server"):
+            _server(ServerSpec(**mark.kwargs))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    while _SERVERS:
+        _SERVERS.popitem()[1].stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> Callable[..., MlflowServer]:
+    """``mlflow_server(artifacts="local"|"proxied", backend_store_uri=None)`` -> a ready :class:`MlflowServer`.
+
+    One server per distinct set of arguments for the whole session (see :class:`ServerSpec`); tests that share
+    one must use experiment names of their own. Its ``url`` is the tracking URI, ``artifact_root`` the directory
+    that holds the artifacts. Mark a test ``@pytest.mark.mlflow_server(...)`` with the same arguments (a
+    conftest can do it in ``pytest_collection_modifyitems``) and the server boots while other tests run.
+    """
+
+    def get(**kwargs: object) -> MlflowServer:
+        server = _server(ServerSpec(**kwargs))  # type: ignore[arg-type]
+        server.wait_ready()
+        return server
+
+    return get

@@ -80,3 +80,42 @@ def test_public_names_resolve() -> None:
     assert set(hydraflow.__all__) - {"__version__"} == set(hydraflow._LAZY)
     for name in hydraflow._LAZY:
         assert getattr(hydraflow, name) is not None, name
+
+
+def _distribution_name(requirement: str) -> str:
+    name = re.split(r"[\s;\[<>=!~]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    """Each library imported by hydraflow/ or hydra_plugins/ is in pyproject's dependencies or an extra."""
+    import ast
+    import importlib.metadata
+
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_distribution_name(r) for r in project["dependencies"]}
+    declared |= {_distribution_name(r) for extra in project["optional-dependencies"].values() for r in extra}
+    own = {"hydraflow", "hydra_plugins"}
+    imported: dict[str, str] = {}
+    for path in sorted([*(ROOT / "hydraflow").rglob("*.py"), *(ROOT / "hydra_plugins").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in own:
+                    imported.setdefault(top, str(path.relative_to(ROOT)))
+    providers = importlib.metadata.packages_distributions()
+    undeclared = {
+        top: where
+        for top, where in imported.items()
+        if not {_distribution_name(d) for d in providers.get(top, [top])} & declared
+    }
+    assert "yaml" in imported, "the import scan found nothing: is it looking at the right files?"
+    assert not undeclared, f"imported but not declared in pyproject.toml (module: first file): {undeclared}"

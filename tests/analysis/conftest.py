@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,98 +152,20 @@ def file_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         mp.undo()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Server:
-    """An ``mlflow server`` process (sqlite backend it migrates itself, local artifacts, no artifact proxy)."""
-
-    def __init__(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="hf-analysis-server-"))
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        mlflow_exe = Path(sys.executable).with_name("mlflow")
-        cmd = [
-            str(mlflow_exe),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--backend-store-uri",
-            f"sqlite:///{self.base / 'server.db'}",
-            "--default-artifact-root",
-            str(self.base / "artifacts"),
-            "--no-serve-artifacts",
-            "--workers",
-            "1",
-        ]
-        self.log = (self.base / "server.log").open("w")
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no huey worker pool needed
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.base, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=env
-        )
-
-    def wait_ready(self, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:  # noqa: S310 - local server
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start:\n{(self.base / 'server.log').read_text()}")
-            time.sleep(0.3)
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
-_SERVER: list[_Server] = []
-
-
-def _server() -> _Server:
-    if not _SERVER:
-        _SERVER.append(_Server())
-    return _SERVER[0]
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Boot the server while the other tests run if any selected test needs it (it takes many seconds)."""
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The HTTP-store tests declare their server, so it boots while the other tests run."""
     here = Path(__file__).parent
-    for item in session.items:
+    for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         uses = "http_store" in getattr(item, "fixturenames", ()) or params.get("any_store") == "http"
-        if uses and here in Path(str(item.fspath)).parents:
-            _server()
-            return
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    while _SERVER:
-        _SERVER.pop().stop()
+        if uses and here in item.path.parents:
+            item.add_marker(pytest.mark.mlflow_server(artifacts="local"))
 
 
 @pytest.fixture(scope="session")
-def http_store() -> Store:
-    """A real ``mlflow server`` on 127.0.0.1 (started at collection time, killed when the session ends)."""
-    server = _server()
-    server.wait_ready()
-    return populate(server.url)
+def http_store(mlflow_server) -> Store:
+    """A real ``mlflow server`` on 127.0.0.1 (tests/conftest.py) with local, not proxied, artifacts."""
+    return populate(mlflow_server(artifacts="local").url)
 
 
 @pytest.fixture(params=["sqlite", "file", "http"])

@@ -48,6 +48,7 @@ APP = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_hydra_app_runs_load_back(tmp_path, empty_db, run_python):
     (tmp_path / "app.py").write_text(APP)
     shutil.copy(empty_db, tmp_path / "mlflow.db")  # skip MLflow's slow schema migrations

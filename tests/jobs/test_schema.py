@@ -228,17 +228,6 @@ def test_discovery_failure_is_clear(tmp_path: Path) -> None:
         load_job_file(tmp_path / "nope.yaml")
 
 
-def test_doctests_of_the_jobs_modules() -> None:
-    import doctest
-
-    from hydraflow.jobs import runner, schema
-
-    for module in (schema, runner):
-        result = doctest.testmod(module)
-        assert result.failed == 0, module.__name__
-        assert result.attempted > 0, module.__name__
-
-
 def test_launcher_choice_command_line_then_file_then_local() -> None:
     from hydraflow.jobs import plan
 

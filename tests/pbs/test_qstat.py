@@ -263,14 +263,3 @@ def test_failing_qstat_keeps_states(fake_qstat, tmp_path: Path) -> None:
     fake_qstat(garbage, rc=2, stderr="qstat: cannot connect to server pbs01 (errno=111)\n")
     for _ in range(3):  # a server outage never turns into MISSING
         assert watcher.get_state("1003.pbs01", mode="force") == "RUNNING"
-
-
-def test_doctests() -> None:
-    import doctest
-
-    from hydraflow.launch.pbs import _qstat, _script
-
-    for module in (_qstat, _script):
-        result = doctest.testmod(module)
-        assert result.attempted > 0
-        assert result.failed == 0

@@ -1,21 +1,17 @@
 """Fixtures of the tracking tests: a real Hydra app run as a subprocess against a fresh, real MLflow store.
 
 ``tracking_store`` gives a fresh store in ``tmp_path`` (sqlite by default; ``file`` and ``server`` variants via
-indirect parametrisation) and helpers to run the app and read back what happened. The ``mlflow_server`` fixture
-starts one real ``mlflow server`` on 127.0.0.1 per test session.
+indirect parametrisation) and helpers to run the app and read back what happened. The ``server`` variant uses
+the shared ``mlflow_server`` fixture of tests/conftest.py with proxied artifacts (``mlflow-artifacts:/`` URIs).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -97,12 +93,6 @@ CALLBACK = textwrap.dedent(
 )
 
 RETURNS_CALLBACK = "+hydra.callbacks.ret._target_=hfcb.Returns"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -193,61 +183,19 @@ def make_store(root: Path, kind: str, server_uri: str | None = None) -> Store:
     return Store(root=root, uri=uri, kind=kind, env=env)
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
-    """One real ``mlflow server`` on a free 127.0.0.1 port with local artifacts, for the whole session."""
-    base = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    log = (base / "server.log").open("w")
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{base / 'server.db'}",
-        "--artifacts-destination",
-        str(base / "artifacts"),
-        "--serve-artifacts",
-        "--workers",
-        "1",
-    ]
-    proc = subprocess.Popen(cmd, cwd=base, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited {proc.returncode}:\n{(base / 'server.log').read_text()}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{uri}/health", timeout=2) as resp,  # noqa: S310 - local URL
-            ):
-                if resp.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not healthy after 180 s:\n{(base / 'server.log').read_text()}")
-            time.sleep(0.5)
-        yield uri
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.wait()
-        log.close()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the ``server`` store declare their server, so it boots while the other tests run."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("tracking_store") == "server":
+            item.add_marker(pytest.mark.mlflow_server(artifacts="proxied"))
 
 
 @pytest.fixture
 def tracking_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     """A fresh tracking store in ``tmp_path`` with the test app; ``sqlite`` unless parametrised indirectly."""
     kind = getattr(request, "param", "sqlite")
-    server_uri = request.getfixturevalue("mlflow_server") if kind == "server" else None
+    server_uri = (
+        request.getfixturevalue("mlflow_server")(artifacts="proxied").url if kind == "server" else None
+    )
     return make_store(tmp_path / "work", kind, server_uri)

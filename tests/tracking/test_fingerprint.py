@@ -159,13 +159,3 @@ def test_import_is_light() -> None:
     code = "import sys, hydraflow, hydraflow.tracking; print('mlflow' in sys.modules, 'hydra' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
-
-
-def test_doctests() -> None:
-    import doctest
-
-    import hydraflow.tracking.ids as module
-
-    result = doctest.testmod(module)
-    assert result.attempted >= 3
-    assert result.failed == 0

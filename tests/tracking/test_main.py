@@ -42,6 +42,7 @@ def _by_seed(runs) -> dict[int, object]:
     return {int(r.data.params["seed"]): r for r in runs}
 
 
+@pytest.mark.slow
 def test_sqlite_run_rerun_fail_resume_delete(  # noqa: PLR0915
     tracking_store: Store,
 ) -> None:
@@ -119,6 +120,7 @@ def test_sqlite_run_rerun_fail_resume_delete(  # noqa: PLR0915
     assert len([c for c in s.calls() if c["seed"] == 1]) == 3
 
 
+@pytest.mark.slow
 def test_match_overrides_and_dry_run(tracking_store: Store) -> None:
     s = tracking_store
     s.run("seed=5")
@@ -167,7 +169,9 @@ def test_match_overrides_and_dry_run(tracking_store: Store) -> None:
     assert not list((s.root / "outputs").rglob("mlruns"))
 
 
-@pytest.mark.parametrize("tracking_store", ["file", "server"], indirect=True)
+@pytest.mark.parametrize(
+    "tracking_store", ["file", pytest.param("server", marks=pytest.mark.slow)], indirect=True
+)
 def test_other_stores(tracking_store: Store) -> None:
     s = tracking_store
     s.run("-m", "seed=1,2")
@@ -189,6 +193,7 @@ def test_other_stores(tracking_store: Store) -> None:
         assert not any(p.name.endswith(".lock") for p in (s.root / "mlruns").rglob("*"))
 
 
+@pytest.mark.slow
 def test_chdir_and_yaml_config_path(tracking_store: Store) -> None:
     s = tracking_store
     s.run("seed=4", env={"HF_CHDIR": "1"})
