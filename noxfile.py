@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests`` (3.11 and 3.13), ``fast``, ``demo``, ``lint``, ``bench``, ``docs``, ``fuzz``."""
+"""Developer sessions: ``tests`` (3.11, 3.13), ``fast``, ``demo``, ``lint``, ``bench``, ``docs``, ``fuzz``."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, cast, overload
 
 from hydraflow.analysis._errors import MultipleRunsFoundError, NoRunFoundError
 from hydraflow.analysis.values import MISSING, flatten_dict, lookup_plain, to_hashable
@@ -402,7 +402,7 @@ class RunCollection(Sequence[R], Generic[R]):
         **computed: Callable[[R], Any],
     ) -> pd.DataFrame:
         """:meth:`to_arrow` as a pandas DataFrame (nulls in integer columns give nullable ``Int64``)."""
-        return self.to_frame(*keys, defaults=defaults, backend="pandas", **computed)
+        return cast("pd.DataFrame", self.to_frame(*keys, defaults=defaults, backend="pandas", **computed))
 
     def to_polars(
         self,
@@ -411,7 +411,7 @@ class RunCollection(Sequence[R], Generic[R]):
         **computed: Callable[[R], Any],
     ) -> pl.DataFrame:
         """:meth:`to_arrow` as a polars DataFrame."""
-        return self.to_frame(*keys, defaults=defaults, backend="polars", **computed)
+        return cast("pl.DataFrame", self.to_frame(*keys, defaults=defaults, backend="polars", **computed))
 
 
 def config_keys(runs: Iterable[RunLike]) -> list[str]:

@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
 
 from typing_extensions import Self
 
@@ -328,7 +328,7 @@ class Run(Generic[C, I]):
                     )
                     raise RunLoadError(msg) from exc
             self._cfg = cfg
-        return self._cfg
+        return cast("DictConfig", self._cfg)
 
     @property
     def info(self) -> RunInfo:
@@ -355,7 +355,7 @@ class Run(Generic[C, I]):
                     self._impl = factory(artifacts, self.cfg)  # type: ignore[call-arg]
                 else:
                     self._impl = factory(artifacts)  # type: ignore[call-arg]
-        return self._impl
+        return cast("I", self._impl)
 
     # ------------------------------------------------------------------ values
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["MISSING", "flatten_dict", "lookup_plain", "to_hashable"]
 
@@ -83,4 +83,4 @@ def to_hashable(value: Any) -> Hashable:
         hash(value)
     except TypeError:
         return repr(value)
-    return value
+    return cast("Hashable", value)

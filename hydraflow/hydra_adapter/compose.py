@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 def compose(config_loader: Any, master: DictConfig, overrides: Sequence[str]) -> DictConfig:
     """Hydra's full composition of a job's config (``load_sweep_config``); raises Hydra's own errors."""
-    return config_loader.load_sweep_config(master_config=master, sweep_overrides=list(overrides))
+    cfg: DictConfig = config_loader.load_sweep_config(master_config=master, sweep_overrides=list(overrides))
+    return cfg
 
 
 def apply_overrides(cfg: DictConfig, overrides: list[Override]) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hydraflow.hydra_adapter.argv import hydra_safe_arguments
 from hydraflow.jobs.schema import Job, JobFile, JobFileError, JobSet, merge_settings, setting_key
@@ -439,7 +439,7 @@ def load_callable(target: str, root: Path) -> Callable[[list[str]], object]:
     if not callable(func):
         msg = f"'call: {target}': module {module_name!r} has no function {func_name!r}"
         raise JobFileError(msg)
-    return func
+    return cast("Callable[[list[str]], object]", func)
 
 
 def _run_calls(job_file: JobFile, job: Job, steps: list[Step], echo: Echo) -> list[str]:

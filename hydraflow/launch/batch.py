@@ -119,7 +119,8 @@ def _compose(shared: _Shared, overrides: Sequence[str]) -> DictConfig:
             from hydraflow.hydra_adapter.compose import JobComposer
 
             shared.composer = JobComposer.restore(loader, shared.config, shared.composed)
-        return shared.composer.compose(overrides)
+        cfg: DictConfig = shared.composer.compose(overrides)
+        return cfg
     return loader.load_sweep_config(shared.config, list(overrides))
 
 

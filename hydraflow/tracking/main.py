@@ -103,7 +103,10 @@ def main(
             def task(cfg: Any) -> Any:
                 return _job(fn, cfg, job_dry_run or settings.dry_run(), options)
 
-            return hydra.main(config_path=config_path, config_name=config_name, version_base=None)(task)
+            app: Callable[..., Any] = hydra.main(
+                config_path=config_path, config_name=config_name, version_base=None
+            )(task)
+            return app
 
         @functools.wraps(fn)
         def entry(cfg_passthrough: Any = None) -> Any:
@@ -154,7 +157,7 @@ def hydra_command_line(args: list[str]) -> Iterator[None]:
 def _hydra_dir(hc: Any) -> Path | None:
     if hc.output_subdir is None:
         return None
-    return Path(hc.runtime.output_dir) / hc.output_subdir
+    return Path(str(hc.runtime.output_dir)) / str(hc.output_subdir)
 
 
 def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options) -> Any:

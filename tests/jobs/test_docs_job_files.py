@@ -96,4 +96,4 @@ def test_the_old_example_fails_as_the_issue_says(tmp_path: Path) -> None:
     argv = [sys.executable, "train.py", *step.argv[2:], "hydra.sweeper.dry_run=true"]
     out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode != 0
-    assert "Key 'n_jobs' not in 'SlurmLauncherConf'" in out.stderr
+    assert "Key 'n_jobs' not in 'SlurmConfig'" in out.stderr

@@ -23,7 +23,8 @@ def dumps(obj: Any) -> bytes:
     except Exception:  # noqa: BLE001
         import cloudpickle
 
-        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        data: bytes = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return data
 
 
 def return_payload(ret: JobReturn, job_num: int) -> dict[str, Any]:
