@@ -208,6 +208,8 @@ class Backend:
     conf: QueueConfig  # the launcher's settings (poll intervals, progress display)
     # whether a state is final (the job will not write a result after it); default: TERMINAL_STATES
     is_terminal: Callable[[str], bool] = TERMINAL_STATES.__contains__
+    # the node(s) of a job as of the last poll_states ("" when unknown): named in failures and requeues
+    where: Callable[[str], str] = lambda _job_id: ""
 
     @property
     def result_grace_s(self) -> float:
@@ -265,40 +267,53 @@ def _wait(
 ) -> list[JobReturn]:
     results: list[JobReturn | None] = [None] * len(jobs)
     remaining = set(range(len(jobs)))
-    terminal_since: dict[int, float] = {}
+    terminal_since: dict[int, float] = {}  # when a query first saw the job in a final state
+    held_since: dict[int, float] = {}  # when a failed result was first held back (the job not over yet)
     states: dict[str, str] = {}
     conf = backend.conf
     progress = Progress(len(jobs), mode=conf.progress, label=backend.name)
+    watch = _Watch(backend, jobs, initial_job_idx)
     submitted = last_query = time.monotonic()
     running: int | None = None
+
+    def settled(i: int) -> bool:  # the scheduler's latest word is that the job is over
+        return backend.is_terminal(states.get(jobs[i].job_id, "PENDING"))
+
     try:
         while True:
-            # 1. result files: a stat per outstanding job, every poll interval
-            _scan_results(jobs, remaining, results, overrides, initial_job_idx)
+            # 1. result files: a stat per outstanding job, every poll interval. A failed result counts once
+            #    the scheduler says the job is over: until then it may be a stale copy's (a job requeued off
+            #    a lost node whose first copy still ran) and the running copy's result replaces it.
+            for i in _scan_results(jobs, remaining, results, overrides, initial_job_idx, settled):
+                held_since.setdefault(i, time.monotonic())
             _count_finished(remaining, results, progress, initial_job_idx)
             if not remaining:
                 break
             # 2. the scheduler: one query for the whole batch, backing off like submitit's watcher
-            #    (after 1x, then every half of the time elapsed since submission, at most max_poll_interval_s)
+            #    (after 1x, then every half of the time elapsed since submission, at most
+            #    max_poll_interval_s); sooner when a failed result or a final state awaits confirmation
             now = time.monotonic()
             delay = min(conf.max_poll_interval_s, max(conf.poll_interval_s, (now - submitted) / 2))
-            if not states or now - last_query >= delay:
-                states = backend.poll_states([jobs[i] for i in sorted(remaining)])
-                last_query = now = time.monotonic()
+            confirm = _grace_over(backend, jobs, states, terminal_since, remaining, now) or any(
+                now - since < backend.result_grace_s for i, since in held_since.items() if i in remaining
+            )
+            if (
+                not states
+                or now - last_query >= delay
+                or (confirm and now - last_query >= conf.poll_interval_s)
+            ):
+                states = _query(backend, jobs, remaining, terminal_since)
+                last_query = time.monotonic()
+                watch.update(states, remaining)
                 running = sum(states.get(jobs[i].job_id) == "RUNNING" for i in remaining)
-                for i in sorted(remaining):
-                    if _grace(backend, states.get(jobs[i].job_id, "PENDING")) is None:
-                        terminal_since.pop(i, None)
-                    else:
-                        terminal_since.setdefault(i, now)
-            # 3. finished in the scheduler's eyes but no result: give the file system a grace period
+            # 3. finished in the scheduler's eyes: its result (failed ones too), else after a grace period for
+            #    the file system, confirmed by a query that still says so (a NODE_FAIL is followed by PENDING
+            #    when SLURM requeues the job), a FAILED JobReturn naming the state and the node
             ended = set(terminal_since) & remaining
-            _scan_results(jobs, ended, results, overrides, initial_job_idx)
+            _scan_results(jobs, ended, results, overrides, initial_job_idx, settled)
             for i in sorted(ended):
-                state = states.get(jobs[i].job_id, "PENDING")
-                grace = _grace(backend, state)
-                if results[i] is None and grace is not None and now - terminal_since[i] >= grace:
-                    results[i] = _no_result(jobs[i], overrides[i], initial_job_idx + i, state)
+                if results[i] is None and _grace_over(backend, jobs, states, terminal_since, {i}, last_query):
+                    results[i] = _final_result(backend, jobs[i], overrides[i], initial_job_idx + i, states)
             _count_finished(remaining, results, progress, initial_job_idx, running=running)
             if not remaining:
                 break
@@ -308,16 +323,101 @@ def _wait(
     return [r for r in results if r is not None]
 
 
-def _scan_results(
+def _query(
+    backend: Backend, jobs: list[Any], remaining: set[int], terminal_since: dict[int, float]
+) -> dict[str, str]:
+    """One scheduler query for the outstanding jobs; notes when each was first seen in a final state."""
+    states = backend.poll_states([jobs[i] for i in sorted(remaining)])
+    now = time.monotonic()
+    for i in sorted(remaining):
+        if _grace(backend, states.get(jobs[i].job_id, "PENDING")) is None:
+            terminal_since.pop(i, None)
+        else:
+            terminal_since.setdefault(i, now)
+    return states
+
+
+def _grace_over(  # noqa: PLR0917
+    backend: Backend,
+    jobs: list[Any],
+    states: dict[str, str],
+    terminal_since: dict[int, float],
+    indices: set[int],
+    now: float,
+) -> bool:
+    """Whether one of these jobs has been in a final state for its grace period as of ``now``."""
+    for i in indices & set(terminal_since):
+        grace = _grace(backend, states.get(jobs[i].job_id, "PENDING"))
+        if grace is not None and now - terminal_since[i] >= grace:
+            return True
+    return False
+
+
+def _final_result(
+    backend: Backend, job: Any, overrides: list[str], job_num: int, states: dict[str, str]
+) -> JobReturn:
+    """A job over in the scheduler's eyes for its whole grace period: its (failed) result, else the state."""
+    if job.paths.result_pickle.exists():
+        return _load_result(job, overrides, job_num)
+    state = states.get(job.job_id, "PENDING")
+    return _no_result(job, overrides, job_num, state, backend.where(job.job_id))
+
+
+def _scan_results(  # noqa: PLR0917
     jobs: list[Any],
     indices: set[int],
     results: list[JobReturn | None],
     overrides: list[list[str]],
     initial_job_idx: int,
-) -> None:
+    settled: Callable[[int], bool],
+) -> list[int]:
+    """Load the result files that appeared; a failed one only when ``settled``. Returns those held back."""
+    held = []
     for i in sorted(indices):
         if results[i] is None and jobs[i].paths.result_pickle.exists():
-            results[i] = _load_result(jobs[i], overrides[i], initial_job_idx + i)
+            ret = _load_result(jobs[i], overrides[i], initial_job_idx + i)
+            if ret.status == JobStatus.COMPLETED or settled(i):
+                results[i] = ret
+            else:
+                held.append(i)
+    return held
+
+
+class _Watch:
+    """Log what the scheduler does to the jobs between start and end: node failure, requeue, restart."""
+
+    def __init__(self, backend: Backend, jobs: list[Any], initial_job_idx: int) -> None:
+        self.backend = backend
+        self.jobs = jobs
+        self.initial_job_idx = initial_job_idx
+        self.seen: dict[int, tuple[str, str]] = {}
+        self.requeued: set[int] = set()
+
+    def update(self, states: dict[str, str], indices: set[int]) -> None:
+        for i in sorted(indices):
+            job_id = self.jobs[i].job_id
+            now = (states.get(job_id, "PENDING"), self.backend.where(job_id))
+            before = self.seen.get(i)
+            self.seen[i] = now
+            if before is not None and before != now:
+                self._changed(i, job_id, before, now)
+
+    def _changed(self, i: int, job_id: str, before: tuple[str, str], now: tuple[str, str]) -> None:
+        (old, old_where), (state, where) = before, now
+        num = self.initial_job_idx + i
+        name = self.backend.name
+        if state == "NODE_FAIL":
+            log.warning("%s: #%d (%s): node failure on %s (NODE_FAIL)", name, num, job_id, where or old_where)
+        elif state in _QUEUED and old not in _QUEUED:
+            self.requeued.add(i)
+            on = f" on {old_where}" if old_where else ""
+            log.warning("%s: #%d (%s): requeued by the scheduler (was %s%s)", name, num, job_id, old, on)
+        elif state == "RUNNING" and (i in self.requeued or (old == "RUNNING" and old_where and where)):
+            self.requeued.discard(i)
+            log.warning("%s: #%d (%s): running again, on %s", name, num, job_id, where or "a node")
+
+
+_QUEUED = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "QUEUED"})
 
 
 def _grace(backend: Backend, state: str) -> float | None:
@@ -366,7 +466,7 @@ def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
     return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
 
 
-def _no_result(job: Any, overrides: list[str], job_num: int, state: str) -> JobReturn:
+def _no_result(job: Any, overrides: list[str], job_num: int, state: str, where: str = "") -> JobReturn:
     tail = ""
     with contextlib.suppress(OSError):
         lines = Path(job.paths.stderr).read_text(errors="replace").splitlines()[-10:]
@@ -374,7 +474,8 @@ def _no_result(job: Any, overrides: list[str], job_num: int, state: str) -> JobR
             tail = "\nlast lines of its stderr:\n" + "\n".join(lines)
     error = JobFailedError(
         f"job #{job_num} ({' '.join(overrides) or 'no overrides'}), scheduler job {job.job_id}, ended in "
-        f"state {state} without a result; logs: {job.paths.stdout} {job.paths.stderr}{tail}"
+        f"state {state}{f' on {where}' if where else ''} without a result; logs: {job.paths.stdout} "
+        f"{job.paths.stderr}{tail}"
     )
     return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
 

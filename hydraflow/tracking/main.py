@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hydraflow import settings
 from hydraflow.store.errors import is_not_found, retry
 from hydraflow.tracking.ids import fingerprint
+from hydraflow.tracking.where import where_tags
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -208,7 +209,7 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
     )
     lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if not opts.force_new_run:
-        directory = store.lock_dir(uri, experiment.artifact_location)
+        directory = store.lock_dir(uri, experiment.artifact_location, shared=Path(str(hc.runtime.cwd)))
         lock = store.fingerprint_lock(directory, f"{exp_id}-{key[:40]}")
 
     with lock:
@@ -237,6 +238,7 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
             store.OVERRIDES_TAG: overrides_fp,
             store.JOB_NAME_TAG: job_name,
             store.VERSION_TAG: _version(),
+            **where_tags(existing.data.tags if existing is not None else {}),
         }
         return _execute(fn, cfg, hc, client, exp_id, existing, tags, opts)
 

@@ -81,6 +81,7 @@ def launch(conf: SlurmConfig, batch: Batch) -> list[JobReturn]:
         cancel=queries.cancel,
         max_array_size=effective_max_array_size(conf.max_array_size),
         conf=conf,
+        where=queries.where,
     )
     return run_batch(backend, batch, Path(JobPaths.get_first_id_independent_folder(executor.folder)))
 
