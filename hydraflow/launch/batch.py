@@ -285,7 +285,17 @@ def _wait(
             #    the scheduler says the job is over: until then it may be a stale copy's (a job requeued off
             #    a lost node whose first copy still ran) and the running copy's result replaces it.
             for i in _scan_results(jobs, remaining, results, overrides, initial_job_idx, settled):
-                held_since.setdefault(i, time.monotonic())
+                if i not in held_since:
+                    held_since[i] = time.monotonic()
+                    log.log(
+                        logging.WARNING if i in watch.restarted else logging.DEBUG,
+                        "%s: #%d (%s): a failed result, but the job is %s: waiting for the scheduler "
+                        "(a stale copy's result is replaced by the running copy's)",
+                        backend.name,
+                        initial_job_idx + i,
+                        jobs[i].job_id,
+                        states.get(jobs[i].job_id, "not known to the scheduler yet"),
+                    )
             _count_finished(remaining, results, progress, initial_job_idx)
             if not remaining:
                 break
@@ -391,7 +401,8 @@ class _Watch:
         self.jobs = jobs
         self.initial_job_idx = initial_job_idx
         self.seen: dict[int, tuple[str, str]] = {}
-        self.requeued: set[int] = set()
+        self.requeued: set[int] = set()  # requeued, not running again yet
+        self.restarted: set[int] = set()  # ever requeued
 
     def update(self, states: dict[str, str], indices: set[int]) -> None:
         for i in sorted(indices):
@@ -410,10 +421,12 @@ class _Watch:
             log.warning("%s: #%d (%s): node failure on %s (NODE_FAIL)", name, num, job_id, where or old_where)
         elif state in _QUEUED and old not in _QUEUED:
             self.requeued.add(i)
+            self.restarted.add(i)
             on = f" on {old_where}" if old_where else ""
             log.warning("%s: #%d (%s): requeued by the scheduler (was %s%s)", name, num, job_id, old, on)
         elif state == "RUNNING" and (i in self.requeued or (old == "RUNNING" and old_where and where)):
             self.requeued.discard(i)
+            self.restarted.add(i)
             log.warning("%s: #%d (%s): running again, on %s", name, num, job_id, where or "a node")
 
 
