@@ -10,8 +10,12 @@ see :mod:`hydraflow.hydra_adapter.compose`, or from ``load_sweep_config``) and r
 
 Waiting costs one scheduler query per poll interval for the whole sweep (``poll_states``), plus a ``stat`` of
 each outstanding job's result file. A job the scheduler reports finished without a result (cancelled, node
-failure, killed) becomes a ``FAILED`` JobReturn naming that state. SIGINT/SIGTERM to the controller cancels
-every outstanding job of the sweep and says so.
+failure, killed) becomes a ``FAILED`` JobReturn naming that state and its node, once a later query still says
+so (SLURM shows a lost ``--requeue`` job NODE_FAIL for a moment before it is PENDING again). A failed result
+counts only once the scheduler says the job is over: a job requeued off a lost node may still have its first
+copy running there, whose failure (e.g. its store unreachable behind a partition) the running copy's result
+replaces. Node failures, requeues and restarts are logged as the queries see them. SIGINT/SIGTERM to the
+controller cancels every outstanding job of the sweep and says so.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -487,7 +491,7 @@ def _no_result(job: Any, overrides: list[str], job_num: int, state: str, where: 
             tail = "\nlast lines of its stderr:\n" + "\n".join(lines)
     error = JobFailedError(
         f"job #{job_num} ({' '.join(overrides) or 'no overrides'}), scheduler job {job.job_id}, ended in "
-        f"state {state}{f' on {where}' if where else ''} without a result; logs: {job.paths.stdout} "
+        f"state {state} without a result{f' (on {where})' if where else ''}; logs: {job.paths.stdout} "
         f"{job.paths.stderr}{tail}"
     )
     return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)

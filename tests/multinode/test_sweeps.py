@@ -489,7 +489,7 @@ def test_node_crash_requeue_and_no_requeue(mn, mn_nodes, lab) -> None:
     print(f"\nnode crash, sweep timeline: {timeline}")
 
     failure = re.search(
-        rf"#{lost_n - 10} FAILED: JobFailedError: job #{lost_n - 10} \(.*\), scheduler job \S+, ended in state (\S+) on (\S+) without",
+        rf"#{lost_n - 10} FAILED: JobFailedError: job #{lost_n - 10} \(.*\), scheduler job \S+, ended in state (\S+) without a result \(on (\S+)\);",
         sweep_n.output,
     )
     assert failure is not None, sweep_n.output[-4000:]
