@@ -4,6 +4,9 @@ Markers:
 - ``slurm``: needs the single-node SLURM cluster (``tests/cluster/slurm_up.sh``, started by ``nox -s tests``).
   Without a reachable cluster such a test is skipped on a developer machine and **fails** when ``CI`` is set.
 - ``torque``: needs the Torque-style ``qsub``/``qstat``/``qdel`` wrappers of slurm-wlm-torque over that cluster.
+- ``pbs``: needs the single-node OpenPBS server (``tests/cluster/pbs_up.sh``, started by ``nox -s tests``). Skipped
+  where it is not running; a failure under ``CI`` when it could have been started (its source tarball or a build is
+  present).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,11 +64,66 @@ def _require(problem: str | None, what: str) -> None:
     pytest.skip(msg)
 
 
+# --- OpenPBS (tests/cluster/pbs_up.sh) ---
+PBS_BIN = Path(os.environ.get("HF_PBS_PREFIX", "/opt/pbs")) / "bin"
+PBS_TARBALL = Path(
+    os.environ.get("HF_OPENPBS_TARBALL") or ROOT.parent / "shared/reference/openpbs/openpbs-src.tar.gz"
+)
+
+
+@functools.cache
+def _pbs_problem() -> str | None:
+    """Why the OpenPBS server cannot be used, or None; first waits for a bring-up ``nox -s tests`` started."""
+    up_log = os.environ.get("HF_PBS_UP_LOG")  # nox builds/starts PBS in the background while tests run
+    if up_log:
+        rc_file = Path(f"{up_log}.rc")
+        deadline = time.monotonic() + 1800
+        while not rc_file.exists() and time.monotonic() < deadline:
+            time.sleep(2)
+        rc = rc_file.read_text().strip() if rc_file.exists() else "still running after 30 min"
+        if rc != "0":
+            tail = Path(up_log).read_text(errors="replace").splitlines()[-5:] if Path(up_log).exists() else []
+            return f"pbs_up.sh failed ({rc}): " + " | ".join(tail)
+    try:
+        server = subprocess.run(
+            [PBS_BIN / "qstat", "-B"], capture_output=True, text=True, timeout=30, check=False
+        )
+        nodes = subprocess.run(
+            [PBS_BIN / "pbsnodes", "-a"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{PBS_BIN}/qstat: {exc}"
+    if server.returncode != 0:
+        return f"pbs_server does not answer (qstat -B: {server.stderr.strip()})"
+    if not any(s in nodes.stdout for s in ("state = free", "state = job-busy")):
+        return f"no usable PBS node (pbsnodes -a: {nodes.stdout.strip()} {nodes.stderr.strip()})"
+    return None
+
+
+def _require_pbs() -> None:
+    problem = _pbs_problem()
+    if problem is None:
+        return
+    msg = (
+        f"OpenPBS server unavailable: {problem}. Start it with `bash tests/cluster/pbs_up.sh` (as root; builds "
+        f"OpenPBS into {PBS_BIN.parent} once, from {PBS_TARBALL} or $HF_OPENPBS_TARBALL)"
+    )
+    if os.environ.get("CI") and (PBS_TARBALL.is_file() or (PBS_BIN / "qsub").exists()):
+        pytest.fail(f"{msg} (CI is set and OpenPBS can be started here: PBS tests must run)")
+    pytest.skip(msg)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pbs: needs the single-node OpenPBS server of tests/cluster/pbs_up.sh")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("slurm"):
         _require(_slurm_problem(), "SLURM cluster")
     if item.get_closest_marker("torque"):
         _require(_torque_problem(), "Torque commands over SLURM")
+    if item.get_closest_marker("pbs"):
+        _require_pbs()
 
 
 @pytest.fixture

@@ -31,6 +31,8 @@ from hydraflow.launch.pbs._script import (
     ENV_STDERR_TO_STDOUT,
     PBSConfigError,
     check_path,
+    env_file_path,
+    env_file_text,
     make_script,
     make_spec,
     qsub_command,
@@ -44,6 +46,10 @@ _QSTAT_TIMEOUT_S = 120
 _UNKNOWN_JOB_RC = 153  # PBSE_UNKJOBID: qstat's exit code when (some of) the ids are unknown
 _MISSING_AFTER = 2  # successful polls without a record before a job is reported MISSING
 _SUBMISSION_PREFIX = ".submission_file_"
+
+
+class PBSSubmissionError(utils.FailedJobError, utils.FailedSubmissionError):
+    """``qsub`` refused a job (unknown queue or resource, limits, server down) or is missing; one-line message."""
 
 
 def marker_path(paths: utils.JobPaths) -> Path:
@@ -333,10 +339,12 @@ class PBSExecutor(core.PicklingExecutor):
     def _submitit_command_str(self) -> str:
         return shlex.join([*self.python, "-u", "-m", "hydraflow.launch.pbs", str(self.folder)])
 
+    def _log_dir(self) -> str:
+        return str(utils.JobPaths.get_first_id_independent_folder(self.folder))
+
     def _log_path(self, uid: str, *, array: bool) -> str:
         spec = make_spec(self.dialect, self.parameters)
-        log_dir = str(utils.JobPaths.get_first_id_independent_folder(self.folder))
-        return scheduler_log(spec, log_dir, uid, array=array)
+        return scheduler_log(spec, self._log_dir(), uid, array=array)
 
     def submission_script(self, uid: str = "UID", array_count: int | None = None) -> str:
         """The job script this executor would submit (for inspection and tests)."""
@@ -347,10 +355,25 @@ class PBSExecutor(core.PicklingExecutor):
             folder=str(self.folder),
             log_path=self._log_path(uid, array=array_count is not None),
             array_count=array_count,
+            env_file=env_file_path(self._log_dir(), uid) if spec.export_env else None,
         )
 
     def _make_submission_file_text(self, command: str, uid: str) -> str:  # noqa: ARG002 - command is ours
-        return self.submission_script(uid, self._array_count)
+        text = self.submission_script(uid, self._array_count)
+        if make_spec(self.dialect, self.parameters).export_env:
+            # read by the job (it may hold secrets, as qsub -V's Variable_List would): owner only
+            path = Path(env_file_path(self._log_dir(), uid))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(env_file_text(os.environ))
+        return text
+
+    def _submit_command(self, command: str) -> core.Job[Any]:
+        try:
+            return super()._submit_command(command)
+        except utils.FailedJobError as exc:  # qsub exited non-zero: its stderr, on one line
+            output = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise PBSSubmissionError(f"qsub refused the job: {output or 'no message'}") from None
 
     def _make_submission_command(self, submission_file_path: Path) -> list[str]:
         uid = submission_file_path.name.removeprefix(_SUBMISSION_PREFIX).removesuffix(".sh")
@@ -363,13 +386,13 @@ class PBSExecutor(core.PicklingExecutor):
         try:
             return parse_qsub_output(string).submitit_id()
         except ValueError as exc:
-            raise utils.FailedSubmissionError(str(exc)) from exc
+            raise PBSSubmissionError(str(exc)) from exc
 
     def _internal_process_submissions(
         self, delayed_submissions: list[utils.DelayedSubmission]
     ) -> list[core.Job[Any]]:
         if shutil.which("qsub") is None:  # before anything is written to the folder
-            raise utils.FailedSubmissionError("qsub is not on PATH: is this a PBS/Torque login node?")
+            raise PBSSubmissionError("qsub is not on PATH: is this a PBS/Torque login node?")
         folder = utils.JobPaths.get_first_id_independent_folder(self.folder)
         before = set(folder.iterdir()) if folder.is_dir() else set()
         try:
@@ -380,7 +403,11 @@ class PBSExecutor(core.PicklingExecutor):
             # qsub refused the job: remove the pickles and the script written for it (nothing half-done)
             if folder.is_dir():
                 for path in set(folder.iterdir()) - before:
-                    if path.is_file() and (path.suffix == ".pkl" or path.name.startswith(_SUBMISSION_PREFIX)):
+                    if path.is_file() and (
+                        path.suffix == ".pkl"
+                        or path.name.startswith(_SUBMISSION_PREFIX)
+                        or path.name.endswith(".env.sh")
+                    ):
                         path.unlink()
             raise
 
