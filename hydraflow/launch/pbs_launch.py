@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydraflow.launch.batch import Backend, HydraJob, PollOptions, run_batch
+from hydraflow.launch.pbs._launch_errors import reported_briefly
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,6 +74,7 @@ def pbs_parameters(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@reported_briefly()
 def launch(
     *,
     hydra_context: HydraContext,
