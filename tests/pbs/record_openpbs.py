@@ -47,7 +47,6 @@ def wait(job_id: str, states: str, timeout: float = 300) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pbs-record-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
-        os.chmod(work, 0o755)  # noqa: PTH101
         # 1. jobs that end: normally, with an error, killed by a signal, at their walltime, deleted
         ended = [
             qsub(work, "ok", "exit 0"),
@@ -74,7 +73,18 @@ def main() -> None:
         script.write_text(ARRAY_SCRIPT)
         live.append(
             subprocess.run(
-                [str(BIN / "qsub"), "-N", "arr", "-J", "0-3%1", "-j", "oe", "-o", str(work / "arr.log"), script],
+                [
+                    str(BIN / "qsub"),
+                    "-N",
+                    "arr",
+                    "-J",
+                    "0-3%1",
+                    "-j",
+                    "oe",
+                    "-o",
+                    str(work / "arr.log"),
+                    script,
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -84,7 +94,20 @@ def main() -> None:
         seq, suffix = live[-1].split("[]")
         wait(f"{seq}[2]{suffix}", "R")
         data = subprocess.run(
-            [str(BIN / "qstat"), "-f", "-F", "json", "-x", "-t", *ended, running, queued, done_array, del_array, *live],
+            [
+                str(BIN / "qstat"),
+                "-f",
+                "-F",
+                "json",
+                "-x",
+                "-t",
+                *ended,
+                running,
+                queued,
+                done_array,
+                del_array,
+                *live,
+            ],
             capture_output=True,
             text=True,
             check=True,

@@ -19,6 +19,8 @@ from submitit.core import core, job_environment, logger, utils
 from hydraflow.launch.pbs._qstat import (
     INCOMPLETE_STATES,
     PBSJobId,
+    describe_state,
+    never_runs,
     parse_pbspro_json,
     parse_qstat_full,
     parse_qsub_output,
@@ -43,13 +45,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 _QSTAT_TIMEOUT_S = 120
+_QSUB_TIMEOUT_S = 300
 _UNKNOWN_JOB_RC = 153  # PBSE_UNKJOBID: qstat's exit code when (some of) the ids are unknown
 _MISSING_AFTER = 2  # successful polls without a record before a job is reported MISSING
 _SUBMISSION_PREFIX = ".submission_file_"
 
 
 class PBSSubmissionError(utils.FailedJobError, utils.FailedSubmissionError):
-    """``qsub`` refused a job (unknown queue or resource, limits, server down) or is missing; one-line message."""
+    """``qsub`` refused a job (unknown queue or resource, limits, server down) or is missing; one line."""
 
 
 def marker_path(paths: utils.JobPaths) -> Path:
@@ -70,12 +73,29 @@ class PBSInfoWatcher(core.InfoWatcher):
         self._markers: dict[str, Path] = {}
         self._marker_ids: dict[str, str] = {}
         self._absent: dict[str, int] = {}
+        self._never_run: dict[str, str] = {}  # jobs deleted because the scheduler said they can never run
 
     def clear(self) -> None:
         """Forget cached states (as submitit's ``clear``), including sub-job ids and absence counts."""
         super().clear()
         self._marker_ids.clear()
         self._absent.clear()
+        self._never_run.clear()
+
+    def newly_never_runs(self, job_id: str) -> bool:
+        """Whether the last poll shows, for the first time, that the scheduler says ``job_id`` never runs."""
+        if job_id in self._never_run:
+            return False
+        reason = never_runs(self.get_info(job_id, mode="cache"))
+        if reason is not None:
+            self._never_run[job_id] = reason
+        return reason is not None
+
+    def describe(self, job_id: str) -> str:
+        """The cached state of ``job_id`` as a controller reports it (deletions say whether the job ran)."""
+        if job_id in self._never_run:
+            return f"CANCELLED (the scheduler says it can never run: {self._never_run[job_id]})"
+        return describe_state(self.get_info(job_id, mode="cache"))
 
     def register_marker(self, job_id: str, path: Path) -> None:
         """Remember where sub-job ``job_id`` writes its scheduler id."""
@@ -369,11 +389,32 @@ class PBSExecutor(core.PicklingExecutor):
         return text
 
     def _submit_command(self, command: str) -> core.Job[Any]:
+        """Write the job script, run ``qsub`` (argument list), return the job; a refusal is one clear error.
+
+        (submitit's own version also copies qsub's stderr to ours, so the refusal would be printed twice.)
+        """
+        uid = uuid.uuid4().hex
+        folder = utils.JobPaths.get_first_id_independent_folder(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        script = folder / f"{_SUBMISSION_PREFIX}{uid}.sh"
+        script.write_text(self._make_submission_file_text(command, uid))
+        qsub = self._make_submission_command(script)
         try:
-            return super()._submit_command(command)
-        except utils.FailedJobError as exc:  # qsub exited non-zero: its stderr, on one line
-            output = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            raise PBSSubmissionError(f"qsub refused the job: {output or 'no message'}") from None
+            proc = subprocess.run(qsub, capture_output=True, text=True, timeout=_QSUB_TIMEOUT_S, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise PBSSubmissionError(f"{shlex.join(qsub[:1])} could not be run: {exc}") from None
+        if proc.returncode != 0:
+            said = " | ".join(
+                line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()
+            )
+            raise PBSSubmissionError(f"qsub refused the job (exit {proc.returncode}): {said or 'no message'}")
+        job: core.Job[Any] = self.job_class(
+            folder=self.folder, job_id=self._get_job_id_from_submission_command(proc.stdout), tasks=[0]
+        )
+        job.paths.move_temporary_file(script, "submission_file", keep_as_symlink=True)
+        self._write_job_id(job.job_id, uid)
+        self._set_job_permissions(job.paths.folder)
+        return job
 
     def _make_submission_command(self, submission_file_path: Path) -> list[str]:
         uid = submission_file_path.name.removeprefix(_SUBMISSION_PREFIX).removesuffix(".sh")
@@ -593,16 +634,37 @@ def job_main(argv: Sequence[str]) -> None:
 
 
 def poll_states(jobs: Sequence[core.Job[Any]]) -> dict[str, str]:
-    """Submitit state of every job after one fresh ``qstat`` per dialect (for controllers polling themselves).
+    """State of every job after one fresh ``qstat`` per dialect (for controllers polling themselves).
 
-    Finished states are those not in ``INCOMPLETE_STATES``; besides submitit's ``COMPLETED``, ``FAILED``,
-    ``CANCELLED``, ``TIMEOUT`` and ``OUT_OF_MEMORY`` they include ``FINISHED`` (ended, exit status unknown:
-    slurm-wlm-torque) and ``MISSING`` (no longer listed by qstat).
+    Finished states are those not in ``INCOMPLETE_STATES``: submitit's ``COMPLETED``, ``FAILED``,
+    ``CANCELLED``, ``TIMEOUT`` and ``OUT_OF_MEMORY``, plus ``FINISHED`` (ended, exit status unknown:
+    slurm-wlm-torque) and ``MISSING`` (no longer listed by qstat). A PBS Pro deletion says whether the job had
+    started: ``CANCELLED (deleted while running)`` / ``CANCELLED (deleted before it started)``. A job the
+    scheduler says can never run (its request exceeds every node) is deleted here rather than waited for
+    forever, and reported ``CANCELLED (the scheduler says it can never run: REASON)``.
     """
     watchers = {id(job.watcher): job.watcher for job in jobs}
     for watcher in watchers.values():
         watcher.update()
-    return {job.job_id: job.watcher.get_state(job.job_id, mode="cache") for job in jobs}
+    stuck = [
+        job
+        for job in jobs
+        if isinstance(job.watcher, PBSInfoWatcher) and job.watcher.newly_never_runs(job.job_id)
+    ]
+    if stuck:
+        first = stuck[0].watcher
+        why = first.describe(stuck[0].job_id) if isinstance(first, PBSInfoWatcher) else ""
+        logger.get_logger().warning("PBS: %d job(s) deleted: %s", len(stuck), why)
+        cancel_jobs(stuck)
+    out: dict[str, str] = {}
+    for job in jobs:
+        watcher = job.watcher
+        out[job.job_id] = (
+            watcher.describe(job.job_id)
+            if isinstance(watcher, PBSInfoWatcher)
+            else watcher.get_state(job.job_id, mode="cache")
+        )
+    return out
 
 
 def cancel_jobs(jobs: Sequence[core.Job[Any]]) -> None:

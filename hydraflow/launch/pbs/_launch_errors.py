@@ -1,4 +1,4 @@
-"""How ``hydraflow_pbs`` reports a batch PBS refused: one line naming the cause, exit status 1, no traceback."""
+"""How ``hydraflow_pbs`` reports a batch PBS refused: one line naming the cause, exit status 1."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 class PBSLaunchError(CompactHydraException):
-    """A PBS parameter or path the executor refuses, or a job ``qsub`` refused (Hydra prints the message only)."""
+    """A PBS parameter or path the executor refuses, or a job ``qsub`` refused (Hydra prints the message)."""
 
 
 @contextlib.contextmanager

@@ -187,7 +187,47 @@ def _record(dialect: str, job_id: str, attrs: dict[str, Any]) -> dict[str, str]:
     }
     if exit_status is not None:
         info["ExitStatus"] = str(exit_status)
+    if substate is not None:
+        info["Substate"] = substate
+    if attrs.get("comment"):
+        info["Comment"] = str(attrs["comment"])
     return info
+
+
+_NEVER_RUNS = "Can Never Run"  # PBS Pro scheduler comment: the request exceeds what the complex has
+
+
+def never_runs(info: dict[str, str]) -> str | None:
+    """The scheduler's reason when a queued PBS Pro job can never run (e.g. more CPUs than any node).
+
+    >>> never_runs({"JobState": "Q", "Comment": "Can Never Run: Insufficient amount of resource: ncpus"})
+    'Insufficient amount of resource: ncpus'
+    >>> never_runs({"JobState": "Q", "Comment": "Not Running: Insufficient amount of resource: mem"}) is None
+    True
+    """
+    comment = info.get("Comment", "")
+    if info.get("JobState") != "Q" or not comment.startswith(_NEVER_RUNS):
+        return None
+    return comment[len(_NEVER_RUNS) :].lstrip(": ") or comment
+
+
+def describe_state(info: dict[str, str]) -> str:
+    """The state of a record for a sweep controller's messages: a PBS Pro deletion says whether the job ran.
+
+    A deleted job (substate 91) that never started has no ``exec_host``; its ``Exit_status`` cannot tell (a
+    sub-job copies its array's).
+
+    >>> describe_state({"State": "CANCELLED", "Substate": "91", "NodeList": "cn1/0"})
+    'CANCELLED (deleted while running)'
+    >>> describe_state({"State": "CANCELLED", "Substate": "91", "NodeList": ""})
+    'CANCELLED (deleted before it started)'
+    >>> describe_state({"State": "COMPLETED"})
+    'COMPLETED'
+    """
+    state = info.get("State") or "UNKNOWN"
+    if info.get("Substate") == _PBSPRO_TERMINATED:
+        return f"{state} (deleted {'while running' if info.get('NodeList') else 'before it started'})"
+    return state
 
 
 def _load_json(text: str) -> Any:
