@@ -247,11 +247,25 @@ class PBSJob(core.Job[core.R]):
         command = ["scancel", wrapper_id] if wrapper_id else [self._cancel_command, self.scheduler_id]
         subprocess.run(command, check=check, capture_output=True, text=True)
 
-    def _interrupt(self, timeout: bool = False) -> None:  # noqa: ARG002 - submitit's signature
-        """Send the checkpoint signal (USR2) to the job, like a walltime warning or a preemption (testing).
+    def _interrupt(self, timeout: bool = False) -> None:
+        """Preempt the job, or (Torque) send it the checkpoint signal USR2 like a walltime warning (testing).
 
-        Uses ``qsig -s USR2``; where there is no ``qsig`` (slurm-wlm-torque) ``scancel --batch --signal``.
+        PBS Pro / OpenPBS: ``qrerun``, as a preemption by requeueing does (needs operator rights): PBS sends
+        SIGTERM, the job checkpoints and exits, PBS queues it again with the same id. A USR2 through ``qsig``
+        would kill the job instead: PBS runs the job script under the user's login shell, which a signal to
+        the job's session terminates. So a timeout can only come from the job itself (``signal_delay_s``
+        before its walltime): ``timeout=True`` is refused.
+
+        Torque: ``qsig -s USR2``; where there is no ``qsig`` (slurm-wlm-torque) ``scancel --batch --signal``.
         """
+        if self.watcher.dialect == "pbspro":
+            if timeout:
+                raise NotImplementedError(
+                    "PBS Pro: a job times out only by itself (signal_delay_s before its walltime); a USR2 "
+                    "sent with qsig kills the job's login shell and so the job"
+                )
+            subprocess.run(["qrerun", self.scheduler_id], check=True, capture_output=True, text=True)  # noqa: S607
+            return
         sig = PBSJobEnvironment.USR_SIG
         if shutil.which("qsig"):
             command = ["qsig", "-s", sig, self.scheduler_id]
@@ -597,8 +611,12 @@ class PBSJobEnvironment(job_environment.JobEnvironment):
             # slurm-wlm-torque (22.05) ships a qrerun that always fails (it calls Slurm->requeue without its
             # state argument): requeue through SLURM itself, which is what that wrapper means to do.
             command = ["scontrol", "requeue", jid]
+        # PBS ends a requeued job with SIGTERM: its checkpoint handler must not run again and overwrite the
+        # checkpoint just written (whose timeout countdown was decremented) with the undecremented one.
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
         proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         if proc.returncode != 0:
+            signal.signal(signal.SIGTERM, previous)
             output = (proc.stdout + proc.stderr).strip()
             msg = f"{shlex.join(command)} failed (exit {proc.returncode}): {output}"
             raise utils.UncompletedJobError(msg)

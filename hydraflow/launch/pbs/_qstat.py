@@ -178,9 +178,15 @@ def _record(dialect: str, job_id: str, attrs: dict[str, Any]) -> dict[str, str]:
     exit_raw = attrs.get("Exit_status", attrs.get("exit_status"))
     exit_status = _to_int(exit_raw)
     substate = None if attrs.get("substate") is None else str(attrs["substate"])
+    state = map_state(dialect, code, exit_status, substate)
+    if dialect == "pbspro" and code in _FINAL["pbspro"] and not attrs.get("exec_host") and "[]" not in job_id:
+        # A job or sub-job that ended without ever being placed on a host was deleted before it started. Its
+        # Exit_status says nothing: a deleted queued sub-job copies its array's (0 if another sub-job ended
+        # well), and while the array still runs it is X with substate 70 rather than F with substate 91.
+        state = "CANCELLED"
     info = {
         "JobID": job_id,
-        "State": map_state(dialect, code, exit_status, substate),
+        "State": state,
         "JobState": code,
         "NodeList": str(attrs.get("exec_host", "")),
         "JobName": str(attrs.get("Job_Name", "")),
@@ -212,21 +218,23 @@ def never_runs(info: dict[str, str]) -> str | None:
 
 
 def describe_state(info: dict[str, str]) -> str:
-    """The state of a record for a sweep controller's messages: a PBS Pro deletion says whether the job ran.
+    """The state of a PBS Pro record for a sweep controller's messages: a deletion says whether the job ran.
 
-    A deleted job (substate 91) that never started has no ``exec_host``; its ``Exit_status`` cannot tell (a
-    sub-job copies its array's).
+    A deleted job that never started has no ``exec_host``; its ``Exit_status`` cannot tell (a sub-job copies
+    its array's).
 
     >>> describe_state({"State": "CANCELLED", "Substate": "91", "NodeList": "cn1/0"})
     'CANCELLED (deleted while running)'
-    >>> describe_state({"State": "CANCELLED", "Substate": "91", "NodeList": ""})
+    >>> describe_state({"State": "CANCELLED", "Substate": "70", "NodeList": ""})
     'CANCELLED (deleted before it started)'
-    >>> describe_state({"State": "COMPLETED"})
+    >>> describe_state({"State": "COMPLETED", "NodeList": "cn1/0"})
     'COMPLETED'
     """
     state = info.get("State") or "UNKNOWN"
-    if info.get("Substate") == _PBSPRO_TERMINATED:
-        return f"{state} (deleted {'while running' if info.get('NodeList') else 'before it started'})"
+    if state == "CANCELLED" and not info.get("NodeList"):
+        return f"{state} (deleted before it started)"
+    if state == "CANCELLED" and info.get("Substate") == _PBSPRO_TERMINATED:
+        return f"{state} (deleted while running)"
     return state
 
 
