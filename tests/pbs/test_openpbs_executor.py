@@ -203,7 +203,11 @@ def test_preemption_by_qrerun_checkpoints_and_resumes(tmp_path: Path, pbs_qstat)
     assert job.result() == "resumed x"
     assert pbs_qstat(job.job_id)[job.job_id]["run_count"] == 2
     log = job.paths.stdout.read_text()
-    assert log.index("Caught signal SIGTERM") < log.index("Calling checkpoint method") < log.rindex("Starting with")
+    assert (
+        log.index("Caught signal SIGTERM")
+        < log.index("Calling checkpoint method")
+        < log.rindex("Starting with")
+    )
     with pytest.raises(NotImplementedError, match="kills the job's login shell"):
         job._interrupt(timeout=True)
 

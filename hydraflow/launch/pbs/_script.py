@@ -349,7 +349,13 @@ def make_script(
         directives.append(f"-A {spec.account}")
     if array_count is not None:
         directives.append(array_directive(spec, array_count))
-    directives += ["-j oe", f"-o {log_path}", f"-r {'y' if spec.rerunnable else 'n'}"]
+    directives += ["-j oe", f"-o {log_path}"]
+    if spec.dialect == "pbspro":
+        # direct write: the scheduler's log is written in place on the shared folder (readable while the job
+        # runs), not spooled and copied at the end (a copy that fails, e.g. a deleted folder, holds the job's
+        # CPUs ~30 s while PBS retries it)
+        directives.append("-k oed")
+    directives.append(f"-r {'y' if spec.rerunnable else 'n'}")
     if spec.export_env:
         directives.append("-V")
     directives += spec.additional_directives
