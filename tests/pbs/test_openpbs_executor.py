@@ -186,7 +186,7 @@ def test_refused_submission_leaves_nothing_behind(tmp_path: Path) -> None:
     ex = _executor(tmp_path, queue="nosuchqueue")
     with pytest.raises(PBSSubmissionError, match=r"^qsub refused the job \(exit \d+\): qsub: Unknown queue$"):
         ex.map_array(abs, [1, 2])
-    with pytest.raises(PBSSubmissionError, match="Unknown resource Resource_List.nosuch"):
+    with pytest.raises(PBSSubmissionError, match=r"Unknown resource Resource_List\.nosuch"):
         _executor(tmp_path, additional_resources={"nosuch": "1"}).submit(abs, 1)
     leftovers = [p.name for p in (tmp_path / "logs").rglob("*") if p.is_file()]
     assert leftovers == []

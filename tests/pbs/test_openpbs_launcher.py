@@ -244,7 +244,8 @@ def test_refused_submissions_are_one_line_errors_and_leave_nothing_queued(pbs_co
         proc = ctl.run("+a=0,1", setting)
         assert proc.returncode == 1, (setting, proc.stdout, proc.stderr)
         lines = proc.stderr.strip().splitlines()
-        assert lines[0].startswith("hydraflow_pbs: ") and message in lines[0], (setting, proc.stderr)
+        assert lines[0].startswith("hydraflow_pbs: "), (setting, proc.stderr)
+        assert message in lines[0], (setting, proc.stderr)
         assert "Traceback" not in proc.stderr
         assert not list(ctl.marks.glob("*")), setting
     assert ctl.count("qsub") == 2  # the two parameter errors are found before qsub
