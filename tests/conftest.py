@@ -71,6 +71,15 @@ PBS_TARBALL = Path(
 )
 
 
+def _alive(pid: str | None) -> bool:
+    """Whether process ``pid`` runs (a zombie, never reaped by its parent nox, does not)."""
+    try:
+        stat = Path(f"/proc/{int(pid or '')}/stat").read_text()
+    except (OSError, ValueError):
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 @functools.cache
 def _pbs_problem() -> str | None:
     """Why the OpenPBS server cannot be used, or None; first waits for a bring-up ``nox -s tests`` started."""
@@ -78,9 +87,15 @@ def _pbs_problem() -> str | None:
     if up_log:
         rc_file = Path(f"{up_log}.rc")
         deadline = time.monotonic() + 1800
-        while not rc_file.exists() and time.monotonic() < deadline:
+        while (
+            not rc_file.exists() and time.monotonic() < deadline and _alive(os.environ.get("HF_PBS_UP_PID"))
+        ):
             time.sleep(2)
-        rc = rc_file.read_text().strip() if rc_file.exists() else "still running after 30 min"
+        rc = (
+            rc_file.read_text().strip()
+            if rc_file.exists()
+            else "ended without an exit status, or still running"
+        )
         if rc != "0":
             tail = Path(up_log).read_text(errors="replace").splitlines()[-5:] if Path(up_log).exists() else []
             return f"pbs_up.sh failed ({rc}): " + " | ".join(tail)
