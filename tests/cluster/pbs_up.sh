@@ -54,14 +54,15 @@ unset PYTHONHOME PYTHONPATH VIRTUAL_ENV
 
 [ "$(id -u)" = 0 ] || die "must run as root"
 mkdir -p "$WORK/logs"
-# one bring-up at a time (nox may start one in the background while a developer runs another)
+# one bring-up at a time (nox may start one in the background while a developer runs another); the daemons
+# started below must not inherit the lock (fd 9 is closed for them), or the next bring-up waits for ever
 exec 9>"$WORK/lock"
-flock 9
+flock -w 1800 9 || die "another bring-up has held $WORK/lock for 30 min"
 
 in_ns() { ip netns exec "$NETNS" "$@"; }
 # run a command inside the namespace with a minimal environment (daemons started from a test run or a nox
 # session would otherwise hand its variables to every job)
-in_ns_clean() { env -i PATH="$CLEAN_PATH" LANG=C.UTF-8 HOME=/root ip netns exec "$NETNS" "$@"; }
+in_ns_clean() { env -i PATH="$CLEAN_PATH" LANG=C.UTF-8 HOME=/root ip netns exec "$NETNS" "$@" 9>&-; }
 
 # 1. build and install (once per machine) -------------------------------------------------------------------
 installed() { [ -x "$PREFIX/sbin/pbs_server.bin" ] && [ -x "$PREFIX/libexec/pbs_postinstall" ] && [ -x "$PREFIX/bin/qsub" ]; }
@@ -178,7 +179,7 @@ else
   if [ -n "$(daemon_pids)" ]; then  # a partial start, or daemons outside the namespace: restart cleanly
     log "restarting a partial PBS ($(daemon_pids | tr '\n' ' '))"
     in_ns_clean "$PREFIX/libexec/pbs_init.d" stop >>"$WORK/logs/start.log" 2>&1 || true
-    env -i PATH="$CLEAN_PATH" "$PREFIX/libexec/pbs_init.d" stop >>"$WORK/logs/start.log" 2>&1 || true
+    env -i PATH="$CLEAN_PATH" "$PREFIX/libexec/pbs_init.d" stop >>"$WORK/logs/start.log" 2>&1 9>&- || true
     for _ in $(seq 1 60); do [ -z "$(daemon_pids)" ] && break; sleep 0.5; done
   fi
   log "starting pbs_comm, pbs_mom, pbs_sched, pbs_server and the datastore in $NETNS"
@@ -204,7 +205,7 @@ log "server up: $(qstat -Bf | awk '/pbs_version/ {print "OpenPBS " $3}'), node $
 
 # 6. smoke test: a job runs and its history is kept ---------------------------------------------------------
 smoke=$(mktemp -d /tmp/hydraflow-pbs-smoke.XXXXXX)
-jid=$(cd "$smoke" && echo 'exit 0' | qsub -N hf_smoke -o "$smoke/out" -j oe)
+jid=$(cd "$smoke" && echo 'exit 0' | qsub -N hf_smoke -o "$smoke/out" -j oe 9>&-)
 for _ in $(seq 1 240); do
   qstat -x -f "$jid" 2>/dev/null | grep -q 'job_state = F' && break
   sleep 0.25
