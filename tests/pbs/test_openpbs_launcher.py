@@ -143,9 +143,9 @@ def test_interrupting_the_controller_cancels_the_sweep(
     pbs_controller, pbs_qstat, pbs_wait, signum: int
 ) -> None:
     ctl = pbs_controller
-    with ctl.popen("+a=0,1,2,3", "+mode=sleepall") as proc:
+    with ctl.popen("+a=0,1,2,3", "+mode=sleepall", "hydra.launcher.array_parallelism=2") as proc:
         array = _array(ctl.job_id(0))
-        ctl.job_id(1)  # two CPUs: jobs 0 and 1 run, 2 and 3 wait
+        ctl.job_id(1)  # -J 0-3%2: jobs 0 and 1 run, 2 and 3 wait
         proc.send_signal(signum)
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0
@@ -161,7 +161,7 @@ def test_interrupting_the_controller_cancels_the_sweep(
     subjobs = {k: v for k, v in records.items() if "[]" not in k}
     assert {v["substate"] for v in subjobs.values()} == {91}  # every one deleted by the qdel
     ran = sorted(k for k, v in subjobs.items() if "exec_host" in v)
-    assert ran == [f"{seq}[0].pbshost", f"{seq}[1].pbshost"]  # two CPUs: the other two never started
+    assert ran == [f"{seq}[0].pbshost", f"{seq}[1].pbshost"]  # the other two never started
 
 
 @pytest.mark.parametrize(
