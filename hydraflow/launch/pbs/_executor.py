@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -44,6 +45,7 @@ from hydraflow.launch.pbs._script import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+_log = logging.getLogger(__name__)
 _QSTAT_TIMEOUT_S = 120
 _QSUB_TIMEOUT_S = 300
 _UNKNOWN_JOB_RC = 153  # PBSE_UNKJOBID: qstat's exit code when (some of) the ids are unknown
@@ -672,7 +674,7 @@ def poll_states(jobs: Sequence[core.Job[Any]]) -> dict[str, str]:
     if stuck:
         first = stuck[0].watcher
         why = first.describe(stuck[0].job_id) if isinstance(first, PBSInfoWatcher) else ""
-        logger.get_logger().warning("PBS: %d job(s) deleted: %s", len(stuck), why)
+        _log.warning("PBS: %d job(s) deleted: %s", len(stuck), why)
         cancel_jobs(stuck)
     out: dict[str, str] = {}
     for job in jobs:
