@@ -212,16 +212,6 @@ def test_preemption_by_qrerun_checkpoints_and_resumes(tmp_path: Path, pbs_qstat)
         job._interrupt(timeout=True)
 
 
-def test_walltime_warning_usr2_requeues_within_max_num_timeout(tmp_path: Path, pbs_qstat) -> None:
-    # PBS sends no warning before the walltime: the job sends itself USR2 signal_delay_s before it (here 15 s
-    # into a 1-minute walltime); submitit counts it as a timeout and requeues while max_num_timeout allows.
-    ex = PBSExecutor(tmp_path / "logs" / "%j", dialect="pbspro", max_num_timeout=1)
-    ex.update_parameters(timeout_min=1, signal_delay_s=45, job_name="hf_pbs_wall")
-    job = ex.submit(ResumeOnce(), "y")
-    assert job.result() == "resumed y"
-    assert pbs_qstat(job.job_id)[job.job_id]["run_count"] == 2
-
-
 def test_poll_states_takes_one_qstat_for_all_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = tmp_path / "calls"
     bindir = tmp_path / "bin"
