@@ -79,9 +79,9 @@ def _pbs_up(session: nox.Session) -> dict[str, str]:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite against a real MLflow store, a single-node SLURM cluster and OpenPBS."""
-    pbs_env = _pbs_up(session)  # first: a build then overlaps the installs and the other tests
     session.install(".[test]")
     _slurm_up(session)
+    pbs_env = _pbs_up(session)  # after the other bring-ups (their apt-get), in the background of the tests
     session.run("pytest", *(session.posargs or ["-q"]), env={"PYTHONHASHSEED": "0", **pbs_env})
 
 

@@ -77,8 +77,9 @@ apt_install() {
   done
   [ ${#missing[@]} = 0 ] && return 0
   log "apt-get install ${missing[*]}"
-  apt-get update -qq >"$WORK/logs/apt.log" 2>&1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$WORK/logs/apt.log" 2>&1 ||
+  # wait for a package manager another bring-up may be running (nox starts this one in the background)
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >"$WORK/logs/apt.log" 2>&1
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >>"$WORK/logs/apt.log" 2>&1 ||
     { tail -20 "$WORK/logs/apt.log" >&2; die "apt-get install failed (log: $WORK/logs/apt.log)"; }
 }
 apt_install "${RUN_DEPS[@]}"
@@ -103,7 +104,7 @@ else
   if [ ! -f config.status ]; then
     log "configure (log: $WORK/logs/configure.log)"
     { [ -x configure ] || ./autogen.sh; } >"$WORK/logs/configure.log" 2>&1
-    ./configure --prefix="$PREFIX" --with-python=/usr >>"$WORK/logs/configure.log" 2>&1 ||
+    nice -n 19 ./configure --prefix="$PREFIX" --with-python=/usr >>"$WORK/logs/configure.log" 2>&1 ||
       { tail -30 "$WORK/logs/configure.log" >&2; die "configure failed"; }
   fi
   log "make -j$(nproc) (log: $WORK/logs/build.log)"
