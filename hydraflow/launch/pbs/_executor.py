@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shlex
@@ -25,6 +26,7 @@ from hydraflow.launch.pbs._qstat import (
     parse_pbspro_json,
     parse_qstat_full,
     parse_qsub_output,
+    parse_server_max_array_size,
 )
 from hydraflow.launch.pbs._script import (
     DEFAULTS,
@@ -704,3 +706,20 @@ def cancel_jobs(jobs: Sequence[core.Job[Any]]) -> None:
         by_dialect.setdefault(watcher.dialect, set()).add(target)
     for ids in by_dialect.values():
         subprocess.run(["qdel", *sorted(ids)], capture_output=True, text=True, timeout=120, check=False)  # noqa: S607
+
+
+@functools.cache
+def server_max_array_size() -> int | None:
+    """The PBS Pro server's ``max_array_size`` (``qstat -B -f -F json``), read once; None if unknown."""
+    try:
+        proc = subprocess.run(
+            ["qstat", "-B", "-f", "-F", "json"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=_QSTAT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        _log.warning("PBS: cannot read the server's max_array_size (qstat -B): %s", exc)
+        return None
+    return parse_server_max_array_size(proc.stdout)

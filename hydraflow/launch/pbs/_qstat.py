@@ -321,3 +321,22 @@ def parse_qsub_output(text: str | bytes) -> PBSJobId:
         except ValueError:
             pass
     raise ValueError(f"could not read a job id from the qsub output {text!r}")
+
+
+def parse_server_max_array_size(text: str) -> int | None:
+    """``max_array_size`` of the server from ``qstat -B -f -F json`` output (None when not there).
+
+    >>> parse_server_max_array_size('{"Server": {"pbs01": {"max_array_size": 10000}}}')
+    10000
+    >>> parse_server_max_array_size("qstat: cannot connect to server") is None
+    True
+    """
+    try:
+        servers = json.loads(text).get("Server", {})
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    for attrs in servers.values():
+        value = _to_int(attrs.get("max_array_size")) if isinstance(attrs, dict) else None
+        if value is not None:
+            return value
+    return None
