@@ -74,6 +74,14 @@ def pbs_parameters(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _array_limit(dialect: str, requested: int | None) -> int:
+    """Sub-jobs per array: the PBS Pro server's ``max_array_size``, lowered by the launcher field."""
+    from hydraflow.launch.pbs._executor import server_max_array_size
+
+    server = (server_max_array_size() if dialect == "pbspro" else None) or DEFAULT_MAX_ARRAY_SIZE
+    return min(requested, server) if requested else server
+
+
 @reported_briefly()
 def launch(
     *,
@@ -111,7 +119,7 @@ def launch(
         submit=submit,
         poll_states=pbs.poll_states,
         cancel=pbs.cancel_jobs,
-        max_array_size=requested or DEFAULT_MAX_ARRAY_SIZE,
+        max_array_size=_array_limit(executor.dialect, requested),
         poll_interval_s=poll.poll_interval_s,
         max_poll_interval_s=poll.max_poll_interval_s,
         result_grace_s=max(5.0, 2 * poll.poll_interval_s),
