@@ -118,6 +118,29 @@ def test_batch_larger_than_max_array_size_is_split(pbs_controller) -> None:
     assert sorted(s.count("#PBS -J 0-1\n") for s in ctl.scripts()) == [0, 1, 1]
 
 
+@pytest.fixture
+def server_max_array_size_3():
+    """The server's max_array_size lowered to 3 for one test (restored afterwards)."""
+    qmgr = [os.environ.get("HF_PBS_PREFIX", "/opt/pbs") + "/bin/qmgr", "-c"]
+    before = subprocess.run(["qstat", "-Bf"], capture_output=True, text=True, check=True).stdout
+    old = re.search(r"max_array_size = (\d+)", before)
+    subprocess.run([*qmgr, "set server max_array_size = 3"], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run([*qmgr, f"set server max_array_size = {old[1] if old else 10000}"], check=True)
+
+
+def test_batch_is_split_at_the_servers_max_array_size(pbs_controller, server_max_array_size_3) -> None:
+    ctl = pbs_controller
+    proc = ctl.run("+a=0,1,2,3,4")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "submitting 5 jobs as 2 job arrays (at most 3 tasks each)" in out
+    arrays = [_array(ctl.job_id(a)) for a in range(5)]
+    assert arrays[0] == arrays[1] == arrays[2] != arrays[3] == arrays[4]
+
+
 def test_qdel_of_a_running_and_of_a_queued_subjob_is_reported(pbs_controller) -> None:
     ctl = pbs_controller
     start = time.monotonic()
