@@ -35,7 +35,20 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Variables the scheduler sets for the job itself: never taken from the submitting process.
 _JOB_OWNED_ENV = frozenset(
-    {"HOME", "LOGNAME", "USER", "SHELL", "TMPDIR", "ENVIRONMENT", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "_"}
+    {
+        "HOME",
+        "LOGNAME",
+        "USER",
+        "SHELL",
+        "TMPDIR",
+        "ENVIRONMENT",
+        "NCPUS",
+        "HOSTNAME",
+        "PWD",
+        "OLDPWD",
+        "SHLVL",
+        "_",
+    }
 )
 
 
