@@ -70,6 +70,31 @@ def _wait_state(job, states: set[str], timeout: float = TIMEOUT_S) -> str:
     return state
 
 
+def _wait_started(job, timeout: float = TIMEOUT_S) -> None:
+    """Until the job's Python has loaded its pickle (submitit's signal handlers are then installed).
+
+    RUNNING in qstat is not enough: PBS first runs the user's login shell and its profile, which can take
+    long (a slow profile delayed every job by 60 s on a shared machine).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if job.paths.stdout.exists() and "Loading pickle" in job.paths.stdout.read_text():
+            time.sleep(0.5)
+            return
+        time.sleep(0.2)
+    pytest.fail(f"job {job.job_id} did not start")
+
+
+def _final_states(jobs, timeout: float = 60) -> dict[str, str]:
+    """poll_states until no job is unfinished (a result file comes before PBS records the end)."""
+    deadline = time.monotonic() + timeout
+    states = poll_states(jobs)
+    while any(s in INCOMPLETE_STATES for s in states.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        states = poll_states(jobs)
+    return states
+
+
 def test_submit_returns_the_result_and_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,8 +146,8 @@ def test_one_element_array_is_a_plain_job(tmp_path: Path) -> None:
 
 def test_qdel_of_a_running_and_of_a_queued_subjob(tmp_path: Path, pbs_qstat) -> None:
     jobs = _executor(tmp_path, array_parallelism=1).map_array(sleep_unless, [0, 1, 2], [0, 0, 0])
-    assert _wait_state(jobs[0], {"RUNNING"}) == "RUNNING"
-    assert jobs[2].watcher.get_state(jobs[2].job_id, mode="cache") == "PENDING"
+    _wait_started(jobs[0])
+    assert jobs[2].watcher.get_state(jobs[2].job_id, mode="force") == "PENDING"
     start = time.monotonic()
     jobs[0].cancel()
     jobs[2].cancel()
@@ -132,8 +157,7 @@ def test_qdel_of_a_running_and_of_a_queued_subjob(tmp_path: Path, pbs_qstat) -> 
             job.result()
     assert time.monotonic() - start < 60
     assert jobs[1].result() == 1  # the other sub-job still ran
-    states = poll_states(jobs)
-    assert states == {
+    assert _final_states(jobs) == {
         jobs[0].job_id: "CANCELLED (deleted while running)",
         jobs[1].job_id: "COMPLETED",
         jobs[2].job_id: "CANCELLED (deleted before it started)",
@@ -145,20 +169,19 @@ def test_qdel_of_a_running_and_of_a_queued_subjob(tmp_path: Path, pbs_qstat) -> 
 
 
 def test_cancel_jobs_deletes_the_whole_array_with_one_qdel(tmp_path: Path) -> None:
-    jobs = _executor(tmp_path).map_array(sleep_unless, [0, 1, 2, 3], [0, 1, 2, 3])
-    assert _wait_state(jobs[0], {"RUNNING"}) == "RUNNING"
+    jobs = _executor(tmp_path, array_parallelism=1).map_array(sleep_unless, [0, 1, 2], [0, 1, 2])
+    _wait_started(jobs[0])
     cancel_jobs(jobs)
-    deadline = time.monotonic() + 60
-    states = poll_states(jobs)
-    while any(s in INCOMPLETE_STATES for s in states.values()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        states = poll_states(jobs)
-    assert all(s.startswith("CANCELLED (deleted") for s in states.values()), states
+    assert _final_states(jobs) == {
+        jobs[0].job_id: "CANCELLED (deleted while running)",
+        jobs[1].job_id: "CANCELLED (deleted before it started)",
+        jobs[2].job_id: "CANCELLED (deleted before it started)",
+    }
 
 
 def test_job_the_server_forgot_is_reported_missing(tmp_path: Path) -> None:
     job = _executor(tmp_path).submit(time.sleep, 150)
-    assert _wait_state(job, {"RUNNING"}) == "RUNNING"
+    _wait_started(job)
     # qdel -x: delete the job and its history, as if the server had purged it
     assert isinstance(job, PBSJob)
     subprocess.run(["qdel", "-x", job.scheduler_id], check=True)
@@ -171,11 +194,7 @@ def test_job_the_server_forgot_is_reported_missing(tmp_path: Path) -> None:
 
 def test_job_that_can_never_run_is_deleted_not_waited_for(tmp_path: Path, pbs_qstat) -> None:
     jobs = _executor(tmp_path, ncpus=64).map_array(abs, [1, 2])
-    deadline = time.monotonic() + 60
-    states = poll_states(jobs)
-    while any(s in INCOMPLETE_STATES for s in states.values()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        states = poll_states(jobs)
+    states = _final_states(jobs)
     reason = "CANCELLED (the scheduler says it can never run: Insufficient amount of resource: ncpus"
     assert all(s.startswith(reason) for s in states.values()), states
     seq = jobs[0].job_id.split(".")[0]
@@ -197,8 +216,7 @@ def test_preemption_by_qrerun_checkpoints_and_resumes(tmp_path: Path, pbs_qstat)
     ex = PBSExecutor(tmp_path / "logs" / "%j", dialect="pbspro", max_num_timeout=0)
     ex.update_parameters(timeout_min=60, job_name="hf_pbs_ckpt")
     job = ex.submit(ResumeOnce(), "x")
-    assert _wait_state(job, {"RUNNING"}) == "RUNNING"
-    time.sleep(2)  # let the job install submitit's signal handlers
+    _wait_started(job)
     job._interrupt()
     assert job.result() == "resumed x"
     assert pbs_qstat(job.job_id)[job.job_id]["run_count"] == 2
