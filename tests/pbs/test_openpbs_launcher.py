@@ -252,7 +252,10 @@ def test_refused_submissions_are_one_line_errors_and_leave_nothing_queued(pbs_co
         lines = proc.stderr.strip().splitlines()
         # qsub's refusals come from the batch ("hydraflow_pbs: ..."), bad parameters from the launcher's
         # settings check before anything is written ("hydra.launcher (hydraflow_pbs): ...")
-        assert lines[0].startswith(("hydraflow_pbs: ", "hydra.launcher (hydraflow_pbs): ")), (setting, proc.stderr)
+        assert lines[0].startswith(("hydraflow_pbs: ", "hydra.launcher (hydraflow_pbs): ")), (
+            setting,
+            proc.stderr,
+        )
         assert message in lines[0], (setting, proc.stderr)
         assert "Traceback" not in proc.stderr
         assert not list(ctl.marks.glob("*")), setting
