@@ -576,18 +576,10 @@ class PBSJobEnvironment(job_environment.JobEnvironment):
 
     @property
     def node(self) -> int:
-        """Always the first node (one task per job)."""
+        """Always the first node; ``global_rank`` and ``local_rank`` are 0 as well (one task per job)."""
         return 0
 
-    @property
-    def global_rank(self) -> int:
-        """Always 0 (one task per job)."""
-        return 0
-
-    @property
-    def local_rank(self) -> int:
-        """Always 0 (one task per job)."""
-        return 0
+    global_rank = local_rank = node
 
     def _handle_signals(self, paths: utils.JobPaths, submission: utils.DelayedSubmission) -> None:
         """Install the PBS signal handlers.
