@@ -311,6 +311,24 @@ def _victims(hosts: dict[int, str], node: str) -> list[int]:
     return sorted(a for a, h in hosts.items() if h == node)
 
 
+def _hold_other_nodes(mn: Any, victim: str) -> str:
+    """Hold every node but ``victim`` with one exclusive job, so that the jobs started next all land on
+    ``victim`` (2 CPUs: two one-CPU jobs); :func:`_free` lets requeued jobs run elsewhere afterwards."""
+    others = [n for n in mn.nodes if n != victim]
+    blocker: str = mn.sbatch(
+        "-N", str(len(others)), "-x", victim, "--exclusive", "-o", "/dev/null", "--wrap", "sleep 900"
+    )
+    mn.wait_for(lambda: mn.job(blocker).get("JobState") == "RUNNING", 60, "the blocker job to run")
+    return blocker
+
+
+def _free(mn: Any, blocker: str) -> None:
+    mn.run("scancel", blocker)
+    mn.wait_for(
+        lambda: mn.job(blocker).get("JobState") not in {"RUNNING", "COMPLETING"}, 30, "the blocker to end"
+    )
+
+
 def _stale_copies_gone(mn: Any, mn_nodes: Any, victim: str) -> None:
     mn.wait_for(
         lambda: mn_nodes.job_pids(victim) == [], STALE_KILLED_S, f"stale job processes on {victim} to die"
@@ -322,31 +340,31 @@ def _stale_copies_gone(mn: Any, mn_nodes: Any, victim: str) -> None:
 
 @pytest.mark.parametrize("store", ["server-postgres", "sqlite-shared-fs"])
 def test_sweep_spreads_over_the_nodes_and_runs_say_where(mn, team_store, store: str, run_python) -> None:
-    """Six jobs on the three nodes (two CPUs each) write to one store; every run's tags name its host and SLURM
-    job; ``hydraflow runs`` and the analysis API show the host."""
+    """Three jobs of two CPUs on the three two-CPU nodes (one per node) write to one store; every run's tags name
+    its host and SLURM job; ``hydraflow runs`` and the analysis API show the host."""
     uri = team_store.uri if store == "server-postgres" else f"sqlite:///{mn.workdir / 'mlflow.db'}"
     lab = SweepLab(mn, uri, f"spread_{store.replace('-', '_')}")
     try:
-        jobs = set(range(6))
+        jobs = set(range(3))
         t = time.monotonic()
-        sweep = lab.start("sweep", "a=0,1,2,3,4,5")
+        sweep = lab.start("sweep", "a=0,1,2", "hydra.launcher.cpus_per_task=2")
         hosts = lab.wait_started(jobs)
         lab.release("all")
         assert sweep.wait(240) == 0, sweep.output[-4000:]
         took = time.monotonic() - t
     finally:
         lab.close()
-    print(f"\n{store}: 6 jobs on {sorted(set(hosts.values()))} in {took:.1f} s")
+    print(f"\n{store}: 3 jobs on {sorted(set(hosts.values()))} in {took:.1f} s")
     assert set(hosts.values()) == set(mn.nodes), hosts
     runs = lab.check_store(jobs)
     (array,) = sweep.arrays
     accounted = mn.wait_for(
         lambda: (
-            len(r := {x["JobID"]: x["NodeList"] for x in mn.sacct(array) if x["State"] == "COMPLETED"}) == 6
+            len(r := {x["JobID"]: x["NodeList"] for x in mn.sacct(array) if x["State"] == "COMPLETED"}) == 3
             and r
         ),
         30,
-        "6 COMPLETED tasks in accounting",
+        "3 COMPLETED tasks in accounting",
     )
     for a, run in runs.items():
         tags = run.data.tags
@@ -392,7 +410,7 @@ def test_slurmd_killed_requeued_jobs_finish_elsewhere_once(mn, mn_nodes, mlflow_
     """node2's slurmd dies under two jobs whose processes keep running (SLURM no longer sees them). SLURM requeues
     both; each new copy, on another node, waits for the fingerprint lock its stale copy holds. One stale copy
     finishes its run (the new copy then skips it); the other is killed when node2's slurmd comes back (the new
-    copy then resumes the same run). The sweep ends 6/6 FINISHED, exit 0, one run per job.
+    copy then resumes the same run). The sweep ends 2/2 FINISHED, exit 0, one run per job.
 
     The server proxies the artifacts (MLflow's default): no store path on the jobs' filesystem, so the jobs
     keep their fingerprint locks in the app's directory (shared by the nodes), not in each node's /tmp."""
@@ -405,12 +423,14 @@ def test_slurmd_killed_requeued_jobs_finish_elsewhere_once(mn, mn_nodes, mlflow_
 
 
 def _slurmd_killed(mn: Any, mn_nodes: Any, lab: SweepLab) -> None:
-    jobs = set(range(6))
-    sweep = lab.start("sweep", "a=0,1,2,3,4,5")
-    hosts = lab.wait_started(jobs)
+    jobs = {0, 1}
     victim = "node2"
-    kept, killed = _victims(hosts, victim)  # two 1-CPU jobs per 2-CPU node
-    lab.release(*(jobs - {kept, killed}))
+    blocker = _hold_other_nodes(mn, victim)
+    sweep = lab.start("sweep", "a=0,1")
+    hosts = lab.wait_started(jobs)
+    assert set(hosts.values()) == {victim}, hosts
+    kept, killed = _victims(hosts, victim)  # both one-CPU jobs on the two-CPU victim
+    _free(mn, blocker)
 
     t0 = time.monotonic()
     mn_nodes.kill_slurmd(victim)
@@ -422,11 +442,14 @@ def _slurmd_killed(mn: Any, mn_nodes: Any, lab: SweepLab) -> None:
     assert mn_nodes.job_pids(victim), "the stale copies still run on the node SLURM gave up on"
 
     lab.release(kept)  # this stale copy finishes its run: its new copy must skip it
-    mn.wait_for(
-        lambda: any(x.a == kept and x.ended and x.host == victim for x in lab.attempts()),
+    done = mn.wait_for(
+        lambda: next((x for x in lab.attempts() if x.a == kept and x.ended and x.host == victim), None),
         60,
         "the stale copy to end",
     )
+    # its function returned; the run is closed (and the lock let go) only when its process is over: the node
+    # coming back earlier would kill it in between, and the new copy would then resume the run, not skip it
+    mn.wait_for(lambda: not Path(f"/proc/{done.pid}").exists(), 60, "the stale copy's process to exit")
     t_restart = time.monotonic()
     mn_nodes.start(victim)  # the node comes back: SLURM kills the other stale copy, its new copy resumes
     _stale_copies_gone(mn, mn_nodes, victim)
@@ -461,18 +484,20 @@ def _slurmd_killed(mn: Any, mn_nodes: Any, lab: SweepLab) -> None:
 
 
 def test_node_crash_requeue_and_no_requeue(mn, mn_nodes, lab) -> None:
-    """Every process of a node dies under two sweeps, one with SLURM's requeue and one asking for none. The first
-    ends 3/3 FINISHED (its lost job resumed elsewhere); the second reports its lost job FAILED with NODE_FAIL and
-    the node's name, exit 1, and a rerun of that sweep runs exactly the lost job, in the same run."""
-    requeue, no_requeue = {0, 1, 2}, {10, 11, 12}
-    sweep_r = lab.start("requeue", "a=0,1,2")
-    sweep_n = lab.start("no-requeue", "a=10,11,12", NO_REQUEUE)
-    hosts = lab.wait_started(requeue | no_requeue)
-    # 6 one-CPU jobs on 3 two-CPU nodes: each sweep spans two nodes, so some node holds a job of each
-    victim = next(n for n in mn.nodes if {hosts[a] for a in requeue} & {hosts[a] for a in no_requeue} & {n})
-    (lost_r,) = (a for a in requeue if hosts[a] == victim)
-    (lost_n,) = (a for a in no_requeue if hosts[a] == victim)
-    lab.release(*(requeue | no_requeue) - {lost_r, lost_n})
+    """Every process of a node dies under two sweeps, one with SLURM's requeue (one job) and one asking for none
+    (two jobs, one at a time). The first ends FINISHED (its lost job resumed elsewhere); the second reports its
+    lost job FAILED with NODE_FAIL and the node's name, runs its other job elsewhere, exits 1, and a rerun of
+    that sweep runs exactly the lost job, in the same run."""
+    requeue, no_requeue = {0}, {10, 11}
+    lost_r, lost_n = 0, 10
+    victim = "node2"
+    blocker = _hold_other_nodes(mn, victim)
+    sweep_r = lab.start("requeue", "a=0")  # a single job: a plain SLURM job, not an array
+    sweep_n = lab.start("no-requeue", "a=10,11", NO_REQUEUE, "hydra.launcher.array_parallelism=1")
+    hosts = lab.wait_started({lost_r, lost_n})  # 11 waits for 10 (array throttle %1)
+    assert hosts == {lost_r: victim, lost_n: victim}, hosts
+    lab.release(11)  # it runs on another node once 10 is over
+    _free(mn, blocker)
 
     t0 = time.monotonic()
     mn_nodes.crash(victim)
@@ -482,6 +507,7 @@ def test_node_crash_requeue_and_no_requeue(mn, mn_nodes, lab) -> None:
     t_end = time.monotonic()
     timeline = Timeline(t0)
     timeline.add("no-requeue sweep: NODE_FAIL seen", sweep_n.first("NODE_FAIL"))
+    timeline.add("no-requeue sweep: FAILED reported", sweep_n.first(rf"#{lost_n - 10} FAILED"))
     timeline.add("no-requeue sweep: exit 1", t_failed)
     timeline.add("requeue sweep: requeue seen", sweep_r.first("requeued by the scheduler"))
     timeline.add("requeue sweep: running again", sweep_r.first("running again"))
@@ -507,7 +533,7 @@ def test_node_crash_requeue_and_no_requeue(mn, mn_nodes, lab) -> None:
     mn_nodes.start(victim)
     before = lab.attempts()
     lab.release("all")
-    rerun = lab.start("no-requeue-rerun", "a=10,11,12", NO_REQUEUE)
+    rerun = lab.start("no-requeue-rerun", "a=10,11", NO_REQUEUE)
     assert rerun.wait(180) == 0, rerun.output[-4000:]
     new_attempts = [x for x in lab.attempts() if x not in before]
     assert [(x.a, x.ended, x.run_id) for x in new_attempts] == [(lost_n, True, runs[lost_n].info.run_id)]
@@ -522,8 +548,8 @@ def test_partition_stale_copies_cannot_make_a_second_run(mn, mn_nodes, lab) -> N
     MLflow server; SLURM requeues both elsewhere, where they wait for the locks (the shared filesystem still
     works). One stale copy is released: its MLflow calls fail (no route to host), its job fails and writes a
     FAILED result, which the controller must not take for the job's (the new copy then resumes the run and
-    finishes it). The link comes back: SLURM kills the other stale copy, whose new copy resumes. 6/6 FINISHED."""
-    jobs = set(range(6))
+    finishes it). The link comes back: SLURM kills the other stale copy, whose new copy resumes. 2/2 FINISHED."""
+    jobs = {0, 1}
     # a partition longer than MLflow's patience, compressed: behind it a request on a kept-alive connection
     # hangs until its read timeout (120 s by default), then new connections fail ("no route to host" after
     # ~3 s) through 7 retries with backoff: many minutes. Here: 10 s, one retry after 1 s.
@@ -532,11 +558,13 @@ def test_partition_stale_copies_cannot_make_a_second_run(mn, mn_nodes, lab) -> N
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
         "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     }
-    sweep = lab.start("sweep", "a=0,1,2,3,4,5", env=quick)
-    hosts = lab.wait_started(jobs)
     victim = "node3"
+    blocker = _hold_other_nodes(mn, victim)
+    sweep = lab.start("sweep", "a=0,1", env=quick)
+    hosts = lab.wait_started(jobs)
+    assert set(hosts.values()) == {victim}, hosts
     failing, killed = _victims(hosts, victim)
-    lab.release(*(jobs - {failing, killed}))
+    _free(mn, blocker)
 
     t0 = time.monotonic()
     mn_nodes.link_down(victim)
