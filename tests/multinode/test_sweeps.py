@@ -257,33 +257,6 @@ class SweepLab:
         return by_job
 
 
-@pytest.fixture(scope="module")
-def team_store(tmp_path_factory: pytest.TempPathFactory, multinode_cluster: Any) -> Any:
-    """One ``mlflow server`` on the bridge address with a PostgreSQL backend, for the whole module.
-
-    Its artifact root is a directory of the shared filesystem that clients write to directly
-    (``--no-serve-artifacts``), as hydraflow's analysis reads run configs from local files.
-    """
-    servers = sys.modules["hydraflow_test_servers"]
-    servers.require_postgres()
-    database = servers.create_database()
-    workdir = tmp_path_factory.mktemp("mn-server")
-    try:
-        server = servers.start_mlflow_server(
-            workdir,
-            servers.pg_uri(database),
-            host=multinode_cluster.controller_ip,
-            extra_args=("--no-serve-artifacts", "--default-artifact-root", str(workdir / "artifacts")),
-            workers=2,
-        )
-    except BaseException:
-        servers.drop_database(database)
-        raise
-    yield server
-    server.stop()
-    servers.drop_database(database)
-
-
 @pytest.fixture
 def lab(request: pytest.FixtureRequest, mn: Any, team_store: Any) -> Any:
     experiment = re.sub(r"\W+", "_", request.node.name)
