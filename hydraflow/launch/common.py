@@ -23,7 +23,15 @@ log = logging.getLogger("hydraflow.launch")
 
 
 class JobFailedError(RuntimeError):
-    """A job ended without a normal result: crash, signal, timeout, scheduler cancellation, node failure."""
+    """A job ended without a normal result: crash, signal, timeout, scheduler cancellation, node failure.
+
+    ``exit_code``: the job process's exit code when it died without a result (negative: killed by a signal).
+    """
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        """The message, and the exit code of the job's process when known."""
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,10 @@ class LauncherConfig:
         )
         timeout = self.timeout_s
         _require(
-            timeout is None or (_is_number(timeout) and timeout > 0), "timeout_s", "must be > 0 (or null)", self
+            timeout is None or (_is_number(timeout) and timeout > 0),
+            "timeout_s",
+            "must be > 0 (or null)",
+            self,
         )
         _require(
             _is_number(self.kill_grace_s) and self.kill_grace_s >= 0, "kill_grace_s", "must be >= 0", self

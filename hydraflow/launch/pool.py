@@ -140,6 +140,7 @@ class Pool:
         self.selector = selectors.DefaultSelector()
         self.running: dict[int, _Child] = {}  # pid -> child
         self.use_pidfd = hasattr(os, "pidfd_open")
+        self.stopping = False  # set by stop_starting(): the running jobs end, no new one starts
 
     # ---------------------------------------------------------------- parent side
     def run(self, jobs: Sequence[tuple[int, Sequence[str]]]) -> list[JobReturn]:
@@ -154,8 +155,8 @@ class Pool:
         # first collection in each child touches every object and copies most of the parent's memory.
         gc.freeze()
         try:
-            while pending or self.running:
-                while pending and len(self.running) < self.workers:
+            while (pending and not self.stopping) or self.running:
+                while pending and len(self.running) < self.workers and not self.stopping:
                     self._start(*pending.popleft())
                 progress.update(running=len(self.running))
                 self._wait_for_events()
@@ -180,9 +181,16 @@ class Pool:
             progress.close()
             self.selector.close()
         missing = [num for num in order if num not in results]
-        if missing:  # pragma: no cover - the loop only ends when every job has a result
+        if missing and not self.stopping:  # pragma: no cover - the loop only ends when every job has a result
             raise RuntimeError(f"{label}: no result for jobs {missing}")
-        return [results[num] for num in order]
+        return [results[num] for num in order if num in results]
+
+    def stop_starting(self) -> None:
+        """Start no more jobs: :meth:`run` returns once the running ones end, with their results only.
+
+        Safe in a signal handler.
+        """
+        self.stopping = True
 
     def _start(self, job_num: int, overrides: list[str]) -> None:
         # not gc.freeze()-d like the objects made before the pool: the parent drops a base once all jobs of
@@ -339,11 +347,12 @@ class Pool:
             # a child killed while writing leaves a truncated pickle, which fails in many ways: no result
             except Exception:  # noqa: BLE001
                 payload = None
-        exit_text = describe_exit(os.waitstatus_to_exitcode(child.wait_status))
+        exit_code = os.waitstatus_to_exitcode(child.wait_status)
+        exit_text = describe_exit(exit_code)
         what = f"job #{child.job_num} ({' '.join(child.overrides) or 'no overrides'})"
         if payload is None:
             reason = child.stop_reason or "died without returning a result"
-            error = JobFailedError(f"{what} {reason}: {exit_text}{self._where(job_dir)}")
+            error = JobFailedError(f"{what} {reason}: {exit_text}{self._where(job_dir)}", exit_code=exit_code)
             return JobReturn(overrides=child.overrides, status=JobStatus.FAILED, _return_value=error)
         ret = unpickle_return(payload)
         if ret is None:

@@ -10,8 +10,8 @@ otherwise).
 
 A job whose key could differ when it runs is not judged here (it runs and checks itself): its config uses a
 resolver whose value depends on when or where it is resolved (``${now:}``, ``${oc.env:}``, a custom
-resolver, ``${hydra:}`` keys other than the job's name, choices and overrides), or the controller's working
-directory is not the job's. Nothing is written to the store.
+resolver, ``${hydra:}`` keys other than the job's name, choices and overrides). Nothing is written to the
+store.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import contextlib
 import copy
 import json
 import logging
-import os
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -42,7 +41,13 @@ STABLE_RESOLVERS = frozenset(
     {"oc.select", "oc.dict.keys", "oc.dict.values", "oc.decode", "oc.create", "oc.deprecated", RESOLVER_NAME}
 )
 #: ``${hydra:KEY}`` keys that are the same wherever and whenever a job runs.
-STABLE_HYDRA_KEYS = ("job.name", "job.override_dirname", "runtime.choices", "overrides.task", "job.config_name")
+STABLE_HYDRA_KEYS = (
+    "job.name",
+    "job.override_dirname",
+    "runtime.choices",
+    "overrides.task",
+    "job.config_name",
+)
 
 _RESOLVER = re.compile(r"\$\{\s*([\w.\-]+)\s*:([^}]*)")
 
@@ -77,25 +82,30 @@ def decode_return(text: str | None) -> Any:
         return None
 
 
-def stable(cfg: Any) -> bool:
+def stable_or_hydra(cfg: Any) -> bool | None:
     """Whether resolving ``cfg`` gives the same values in the controller as in the job.
 
+    ``None``: no (a resolver whose value depends on when or where it runs); ``True``: yes, once Hydra's
+    config is the job's (``${hydra:...}`` of a stable key); ``False``: yes, as it is.
+
     >>> from omegaconf import OmegaConf
-    >>> stable(OmegaConf.create({"a": 1, "b": "${a}", "c": "${oc.select:a,2}", "d": "${hydra:job.name}"}))
+    >>> stable_or_hydra(OmegaConf.create({"a": 1, "b": "${a}", "c": "${oc.select:a,2}"}))
+    False
+    >>> stable_or_hydra(OmegaConf.create({"d": "${hydra:job.name}"}))
     True
-    >>> stable(OmegaConf.create({"t": "${now:%H}"})), stable(OmegaConf.create({"d": "${hydra:job.num}"}))
-    (False, False)
+    >>> stable_or_hydra(OmegaConf.create({"t": "${now:%H}"})), stable_or_hydra(OmegaConf.create({"d": "${hydra:job.num}"}))
+    (None, None)
     """
     from omegaconf import OmegaConf
 
+    uses_hydra = False
     for text in _strings(OmegaConf.to_container(cfg, resolve=False)):
         for name, argument in _RESOLVER.findall(text):
-            if name == "hydra":
-                if not argument.strip().startswith(STABLE_HYDRA_KEYS):
-                    return False
+            if name == "hydra" and argument.strip().startswith(STABLE_HYDRA_KEYS):
+                uses_hydra = True
             elif name not in STABLE_RESOLVERS:
-                return False
-    return True
+                return None
+    return uses_hydra
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -123,59 +133,55 @@ class DedupHook:
     update: Callable[[Any], Any] | None
     active: bool
 
-    def __call__(self, configs: Iterable[Any]) -> list[tuple[str, Any] | None]:
-        """The FINISHED run (run id, stored return value) of each job of ``configs``, or None.
+    def __call__(self, jobs: Iterable[Any]) -> Iterator[tuple[str, Any] | None]:
+        """The FINISHED run (run id, stored return value) of each job read from ``jobs``, or None, lazily.
 
-        Stops reading at the first job whose experiment has no FINISHED run at all (a first sweep costs one
-        job's key and one query).
+        ``jobs`` are ``hydraflow.launch.dedup.JobView``. Stops at the first job whose experiment has no
+        FINISHED run at all (a first sweep costs one job's key and one query).
         """
         from hydraflow.tracking.store import FINGERPRINT_TAG, OVERRIDES_TAG
 
         if not self.active or settings.dry_run():
-            return []
+            return
         tag = OVERRIDES_TAG if self.match_overrides else FINGERPRINT_TAG
         known: dict[tuple[str, str], dict[str, tuple[str, str | None]]] = {}
-        out: list[tuple[str, Any] | None] = []
-        for cfg in configs:
-            key = self._key(cfg)
+        for job in jobs:
+            key = self._key(job)
             if key is None:
-                out.append(None)
+                yield None
                 continue
             uri, experiment, value = key
             finished = known.get((uri, experiment))
             if finished is None:
                 finished = known[uri, experiment] = finished_runs(uri, experiment, tag)
                 if not finished and len(known) == 1:
-                    out.append(None)
-                    break
+                    yield None
+                    return
             hit = finished.get(value)
-            out.append(None if hit is None else (hit[0], decode_return(hit[1])))
-        return out
+            yield None if hit is None else (hit[0], decode_return(hit[1]))
 
-    def _key(self, cfg: Any) -> tuple[str, str, str] | None:
+    def _key(self, job: Any) -> tuple[str, str, str] | None:
         """(store URI, experiment, fingerprint) of a job, as the job will compute them; None if unsure."""
-        from hydra.core.hydra_config import HydraConfig
-        from omegaconf import open_dict, read_write
+        from types import SimpleNamespace
 
-        hc = HydraConfig.get()  # the launcher set it to this job's config
-        if str(hc.runtime.cwd) != os.getcwd():  # noqa: PTH109 - relative store paths would differ
-            return None
-        task_cfg = copy.deepcopy(cfg)
-        with read_write(task_cfg), open_dict(task_cfg):
-            del task_cfg["hydra"]
+        cfg = job.config
         try:
-            if not stable(task_cfg):
+            uses_hydra = stable_or_hydra(cfg)
+            if uses_hydra is None:
                 return None
+            if uses_hydra or self.update is not None:
+                job.with_hydra()  # ${hydra:...} (and HydraConfig.get() in update) as in the job
             if self.update is not None:
-                task_cfg = apply_update(task_cfg, self.update)
-            config_fp, overrides_fp = fingerprints(task_cfg, hc)
+                cfg = apply_update(copy.deepcopy(cfg), self.update)
+            hc = SimpleNamespace(overrides=SimpleNamespace(task=job.overrides))
+            config_fp, overrides_fp = fingerprints(cfg, hc)
         # a job whose config does not resolve (missing value, bad interpolation) fails when it runs, with its
         # own error: it is not judged here
-        except Exception:  # noqa: BLE001
-            log.debug("hydraflow: no dedup key for job %s", hc.job.num, exc_info=True)
+        except Exception:
+            log.debug("hydraflow: no dedup key for job #%s", job.num, exc_info=True)
             return None
         uri = absolute_uri(resolve_tracking_uri(self.tracking_uri))
-        return uri, str(hc.job.name), overrides_fp if self.match_overrides else config_fp
+        return uri, job.job_name, overrides_fp if self.match_overrides else config_fp
 
 
 def finished_runs(uri: str, experiment: str, tag: str) -> dict[str, tuple[str, str | None]]:
@@ -252,5 +258,5 @@ __all__ = [
     "decode_return",
     "finished_runs",
     "fingerprints",
-    "stable",
+    "stable_or_hydra",
 ]
