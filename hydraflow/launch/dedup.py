@@ -79,6 +79,16 @@ def hook_of(task_function: Callable[..., Any]) -> DedupHook | None:
     return hook if callable(hook) else None
 
 
+def warm_up(task_function: Callable[..., Any]) -> None:
+    """Let the hook import what every job will import, before a pool forks its jobs (``hook.warm()``)."""
+    warm = getattr(hook_of(task_function), "warm", None)
+    if callable(warm):
+        try:
+            warm()
+        except Exception as exc:  # noqa: BLE001 - an optimisation only: each job imports what it needs itself
+            log.debug("dedup hook warm-up failed: %s", exc)
+
+
 def skip_finished(
     batch: Batch,
     composer: JobComposer,

@@ -45,6 +45,7 @@ from hydraflow.launch.common import (
     redirect,
     run_in_sweep,
 )
+from hydraflow.launch.dedup import warm_up
 from hydraflow.launch.payload import dumps, error_payload, return_payload, unpickle_return
 
 if TYPE_CHECKING:
@@ -151,6 +152,7 @@ class Pool:
         label = self.settings.label
         progress = Progress(len(jobs), mode=self.settings.progress, label=label)
         self.composer.plan([overrides for _, overrides in pending])
+        warm_up(self.task_function)
         # Objects that exist now are never scanned by the children's garbage collector: without this, the
         # first collection in each child touches every object and copies most of the parent's memory.
         gc.freeze()
