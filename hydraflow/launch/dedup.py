@@ -121,8 +121,10 @@ def skip_finished(
             yield _view(composer, overrides, num, job_id(num))
 
     skipped: dict[int, JobReturn] = {}
+    answered = 0
     try:
         for hit in hook(views()):
+            answered += 1
             num, overrides = asked.popleft()
             if hit is not None:
                 make = _maker(composer, overrides, job_id(num), num)
@@ -132,6 +134,8 @@ def skip_finished(
         return {}
     finally:
         HydraConfig.instance().cfg = saved
+    if not answered:  # the hook judges no job (an app that reruns every job, a dry run)
+        return skipped
     log.info(
         "%s: %d of %s already have a FINISHED MLflow run: not launched (checked in %.2f s)",
         label,
