@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 FAST = ["hydra.launcher.poll_interval_s=0.25", "hydra.launcher.progress=log"]
-TOOLS = ("sbatch", "sacct", "squeue", "scancel", "qsub", "qstat", "qdel")
+TOOLS = ("sbatch", "sacct", "squeue", "scancel", "qsub", "qstat", "qdel", "qsig", "qrerun")
 
 APP = textwrap.dedent(
     """
