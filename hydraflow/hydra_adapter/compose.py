@@ -168,7 +168,7 @@ class JobComposer:
         return compose(self.loader, self.master, overrides)
 
     def app_config(self, overrides: Sequence[str]) -> AppConfig | None:
-        """The job's config without its ``hydra`` node, cheaply, from its combination's base; None without one.
+        """The job's config without its ``hydra`` node, from its combination's base (cheap); None without one.
 
         Only the application part of the base is copied before the value overrides are applied (not the
         whole config, whose ``hydra`` node is most of it): for a process that reads job configs without
@@ -182,18 +182,17 @@ class JobComposer:
         base = None if split is None else self.bases.get(split[0])
         if split is None or base is None:
             return None
-        cfg = OmegaConf.masked_copy(base, [key for key in base if key != "hydra"])
+        cfg = OmegaConf.masked_copy(base, [str(key) for key in base if key != "hydra"])
         OmegaConf.set_struct(cfg, OmegaConf.is_struct(base))
         try:
             apply_overrides(cfg, split[1])
         except (HydraException, KeyError):  # Hydra's full composition raises its own error for it
             return None
-        return AppConfig(
-            cfg, [o.input_line for o in self._app_overrides(overrides)], str(base.hydra.job.name)
-        )
+        app = [str(o.input_line) for o in self._app_overrides(overrides)]
+        return AppConfig(cfg, app, str(base.hydra.job.name))
 
     def _app_overrides(self, overrides: Sequence[str]) -> list[Override]:
-        """The parsed overrides of the application (``hydra.overrides.task``): all but the ``hydra.*`` ones."""
+        """The parsed application overrides (``hydra.overrides.task``): all but the ``hydra.*`` ones."""
         return [o for o in (self.classifier.parsed[t] for t in overrides) if not o.is_hydra_override()]
 
     def _from_base(self, overrides: Sequence[str], *, in_place: bool) -> DictConfig | None:

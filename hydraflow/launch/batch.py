@@ -216,7 +216,7 @@ def _submit_single(backend: Backend, shared: str, todo: list[Job], tracked: list
 def _submit_packed(
     backend: Backend, shared: str, todo: list[Job], per_task: int, tracked: list[_Tracked]
 ) -> None:
-    """``per_task`` jobs per array task (:class:`~hydraflow.launch.packing.PackedTask`), per-job result files."""
+    """``per_task`` jobs per array task (:class:`~hydraflow.launch.packing.PackedTask`), a file each."""
     results = Path(shared).with_name(Path(shared).stem.replace("shared", "results"))
     results.mkdir()
     fn = PackedTask(shared, str(results), TaskPlan.of(backend.conf, backend.name))

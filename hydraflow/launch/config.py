@@ -179,7 +179,7 @@ class QueueConfig(LauncherConfig):
     # Hydra jobs per array task (1: one job per task); a packed task runs its jobs in a pool of forked
     # workers, each job with its own CPUs/GPUs, result, logs and failure
     jobs_per_task: int = 1
-    # automatic sizing: at most this many array tasks per batch (jobs_per_task grows to ceil(jobs / max_tasks))
+    # automatic sizing: at most this many array tasks per batch (jobs_per_task grows to ceil(jobs/max_tasks))
     max_tasks: int | None = None
     # automatic sizing: expected duration of one job in seconds; alone, a task gets as many jobs as its
     # workers finish within timeout_min (less signal_delay_s); with jobs_per_task/max_tasks, a task that could
@@ -235,7 +235,7 @@ class QueueConfig(LauncherConfig):
         )
 
     def requested_gpus(self) -> int | None:
-        """GPUs each task requests: a count, ``-1`` when requested in a form not counted here, ``None`` if none."""
+        """GPUs each task requests: a count, ``-1`` if requested in a form not counted here, else ``None``."""
         return None
 
     def _check_packing(self) -> None:
@@ -354,13 +354,17 @@ class QueueConfig(LauncherConfig):
             elif size > capacity:
                 what = f"max_tasks={self.max_tasks}" if size > self.jobs_per_task else f"jobs_per_task={size}"
                 msg = (
-                    f"hydra.launcher.{what} packs {size} jobs into a task: with job_duration_s={duration:g} and "
+                    f"hydra.launcher.{what} packs {size} jobs into a task: with job_duration_s={duration:g} "
+                    "and "
                     f"{workers} worker(s) that is {-(-size // workers) * duration:g} s, more than the "
                     f"{budget:g} s a task has (timeout_min * 60 - signal_delay_s); raise timeout_min, "
                     "max_tasks or workers_per_task"
                 )
                 raise LauncherConfigError(msg)
         return max(1, min(size, n_jobs))
+
+
+_FRACTION_TOLERANCE = 1e-6  # 1/3 given as 0.333333 is still a third
 
 
 def gpu_share_ok(share: float) -> bool:
@@ -374,7 +378,7 @@ def gpu_share_ok(share: float) -> bool:
     if share >= 1:
         return float(share).is_integer()
     per_gpu = 1 / share
-    return abs(per_gpu - round(per_gpu)) < 1e-6
+    return abs(per_gpu - round(per_gpu)) < _FRACTION_TOLERANCE
 
 
 def gpu_slots(gpus: int, share: float) -> int:

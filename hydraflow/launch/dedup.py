@@ -22,7 +22,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from hydra.core.utils import JobReturn, JobStatus
 
@@ -57,7 +57,7 @@ class JobView:
     _full: Callable[[], DictConfig]
 
     def with_hydra(self) -> DictConfig:
-        """Set Hydra's config to the job's own, numbered (``${hydra:...}`` resolves as in the job); return it."""
+        """Set Hydra's config to the job's own (``${hydra:...}`` then resolves as in the job); return it."""
         return self._full()
 
 
@@ -158,7 +158,7 @@ def _view(composer: JobComposer, overrides: Sequence[str], num: int, job_id: str
     if app is not None:
         return JobView(num, app.config, app.overrides, app.job_name, full)
     cfg = full()  # no base for this job: composed in full, Hydra's config set to it
-    task_cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    task_cfg = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"])
     task_overrides = [str(o) for o in cfg.hydra.overrides.task]
     return JobView(num, task_cfg, task_overrides, str(cfg.hydra.job.name), lambda: cfg)
 
@@ -193,7 +193,7 @@ def _maker(
             task_cfg = copy.deepcopy(cfg)
             with read_write(task_cfg), open_dict(task_cfg):
                 del task_cfg["hydra"]
-            hydra_cfg = copy.deepcopy(HydraConfig.instance().cfg)
+            hydra_cfg = cast("DictConfig", copy.deepcopy(HydraConfig.instance().cfg))
         finally:
             HydraConfig.instance().cfg = current
         chdir = hydra_cfg.hydra.job.chdir
@@ -237,13 +237,9 @@ class SkippedReturn(JobReturn):
         self._get("cfg")
         return {**self.__dict__, "_make": None}
 
-    cfg = property(lambda self: self._get("cfg"), lambda self, v: self._set("cfg", v))  # type: ignore[assignment]
-    hydra_cfg = property(  # type: ignore[assignment]
-        lambda self: self._get("hydra_cfg"), lambda self, v: self._set("hydra_cfg", v)
-    )
-    working_dir = property(  # type: ignore[assignment]
-        lambda self: self._get("working_dir"), lambda self, v: self._set("working_dir", v)
-    )
+    cfg = property(lambda self: self._get("cfg"), lambda self, v: self._set("cfg", v))
+    hydra_cfg = property(lambda self: self._get("hydra_cfg"), lambda self, v: self._set("hydra_cfg", v))
+    working_dir = property(lambda self: self._get("working_dir"), lambda self, v: self._set("working_dir", v))
 
 
 __all__ = [

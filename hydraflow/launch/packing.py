@@ -81,7 +81,7 @@ class TaskPlan:
 
         >>> TaskPlan(cpus_per_task=8, cpus_per_job=2).worker_count(0)
         4
-        >>> TaskPlan(cpus_per_task=8, gpus_per_job=0.5).worker_count(2), TaskPlan(8, workers=3).worker_count(0)
+        >>> TaskPlan(8, gpus_per_job=0.5).worker_count(2), TaskPlan(8, workers=3).worker_count(0)
         (4, 3)
         """
         count = self.workers or max(1, self.cpus_per_task // self.cpus_per_job)
@@ -93,9 +93,9 @@ class TaskPlan:
 def allocated_gpus(environ: Mapping[str, str], requested: int | None = None) -> list[str]:
     """The GPUs this task may use, as ``CUDA_VISIBLE_DEVICES`` entries.
 
-    1. ``CUDA_VISIBLE_DEVICES``, as the scheduler set it: SLURM for GRES GPUs (renumbered 0..N-1 under a device
-       cgroup, which is why ``SLURM_JOB_GPUS`` is never used), OpenPBS's cgroups hook (GPU UUIDs), site
-       prologues. Set but empty: no GPUs.
+    1. ``CUDA_VISIBLE_DEVICES``, as the scheduler set it: SLURM for GRES GPUs (renumbered 0..N-1 under a
+       device cgroup, which is why ``SLURM_JOB_GPUS`` is never used), OpenPBS's cgroups hook (GPU UUIDs),
+       site prologues. Set but empty: no GPUs.
     2. Torque's ``PBS_GPUFILE`` (lines ``host-gpuN``): the indices N of this host.
     3. Otherwise (PBS Pro without the cgroups hook tells a job nothing about its GPUs): the first
        ``requested`` devices, 0..requested-1.
@@ -116,9 +116,9 @@ def allocated_gpus(environ: Mapping[str, str], requested: int | None = None) -> 
 
 
 def _torque_gpus(text: str, host: str) -> list[str]:
-    """GPU indices of ``host`` in a Torque ``PBS_GPUFILE``.
+    r"""GPU indices of ``host`` in a Torque ``PBS_GPUFILE``.
 
-    >>> _torque_gpus("n1-gpu1\\nn1-gpu0\\nn2-gpu0\\n", "n1.example.org")
+    >>> _torque_gpus("n1-gpu1\nn1-gpu0\nn2-gpu0\n", "n1.example.org")
     ['1', '0']
     """
     short = host.split(".", 1)[0]
@@ -134,25 +134,28 @@ def plan_slots(
     cpus: Sequence[int],
     gpus: Sequence[str],
     workers: int,
-    cpus_per_job: int,
-    gpus_per_job: float | None,
-    environ: Mapping[str, str],
+    *,
+    cpus_per_job: int = 1,
+    gpus_per_job: float | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> list[Slot]:
     """One slot per worker: its CPUs out of ``cpus`` (the task's affinity mask) and its GPUs out of ``gpus``.
 
     CPUs: slot ``s`` gets ``cpus_per_job`` CPUs; the slots' CPU sets are disjoint while the mask holds
     ``workers * cpus_per_job`` CPUs. A smaller mask (a node that advertises more CPUs than it has, an
-    oversubscribed allocation) is shared round-robin: slot ``s`` starts at CPU ``s * cpus_per_job`` of the mask,
-    wrapping around, so the jobs spread evenly over what exists. GPUs: ``gpus_per_job = g >= 1``: slot ``s``
-    gets GPUs ``s*g .. s*g+g-1``; ``g = 1/n``: ``n`` slots share each GPU (slot ``s`` gets GPU ``s // n``).
+    oversubscribed allocation) is shared round-robin: slot ``s`` starts at CPU ``s * cpus_per_job`` of the
+    mask, wrapping around, so the jobs spread evenly over what exists. GPUs: ``gpus_per_job = g >= 1``:
+    slot ``s`` gets GPUs ``s*g .. s*g+g-1``; ``g = 1/n``: ``n`` slots share each GPU (slot ``s`` gets GPU
+    ``s // n``).
 
-    >>> [sorted(s.cpus) for s in plan_slots([0, 1, 2, 3], [], 2, 2, None, {})]
+    >>> [sorted(s.cpus) for s in plan_slots([0, 1, 2, 3], [], 2, cpus_per_job=2)]
     [[0, 1], [2, 3]]
-    >>> [sorted(s.cpus) for s in plan_slots([0, 1], [], 4, 1, None, {})]
+    >>> [sorted(s.cpus) for s in plan_slots([0, 1], [], 4)]
     [[0], [1], [0], [1]]
-    >>> [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots([0], ["0", "1"], 4, 1, 0.5, {})]
+    >>> [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_slots([0], ["0", "1"], 4, gpus_per_job=0.5)]
     ['0', '0', '1', '1']
-    >>> [s.env for s in plan_slots([0], ["2", "3"], 1, 1, 2, {"ROCR_VISIBLE_DEVICES": "2,3"})]
+    >>> environ = {"ROCR_VISIBLE_DEVICES": "2,3"}
+    >>> [s.env for s in plan_slots([0], ["2", "3"], 1, gpus_per_job=2, environ=environ)]
     [{'CUDA_VISIBLE_DEVICES': '2,3', 'ROCR_VISIBLE_DEVICES': '2,3'}]
     """
     mask = sorted(cpus)
@@ -170,7 +173,7 @@ def plan_slots(
             value = ",".join(mine)
             env["CUDA_VISIBLE_DEVICES"] = value
             for name in GPU_VARIABLES[1:]:
-                if environ.get(name) == task_gpus:
+                if (environ or {}).get(name) == task_gpus:
                     env[name] = value
         slots.append(Slot(cpus=chosen, env=env))
     return slots
@@ -254,7 +257,9 @@ class PackedTask:
         env = submitit.JobEnvironment()
         gpus = allocated_gpus(os.environ, plan.requested_gpus) if plan.gpus_per_job is not None else []
         if plan.gpus_per_job is not None and not gpus:
-            msg = f"{plan.label}: gpus_per_job={plan.gpus_per_job:g} but the task has no GPUs (no CUDA_VISIBLE_DEVICES)"
+            msg = (
+                f"{plan.label}: gpus_per_job={plan.gpus_per_job:g}, but the task has no CUDA_VISIBLE_DEVICES"
+            )
             raise RuntimeError(msg)
         workers = plan.worker_count(len(gpus))
         if plan.workers is not None and workers < plan.workers:
@@ -262,7 +267,14 @@ class PackedTask:
                 "%s: %d GPU(s) hold only %d of the %d workers", plan.label, len(gpus), workers, plan.workers
             )
         mask = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        slots = plan_slots(mask, gpus, workers, plan.cpus_per_job, plan.gpus_per_job, os.environ)
+        slots = plan_slots(
+            mask,
+            gpus,
+            workers,
+            cpus_per_job=plan.cpus_per_job,
+            gpus_per_job=plan.gpus_per_job,
+            environ=os.environ,
+        )
         log.info(
             "%s: task %s runs %d of its %d jobs, %d at a time, on CPUs %s%s",
             plan.label,
@@ -316,8 +328,8 @@ class PackedTask:
         finally:
             signal.signal(signal.SIGTERM, previous)
         if terminated[0]:
-            # the scheduler kills the task next (KillWait), or requeues it (USR2: submitit checkpoints and exits):
-            # a result now would end the task in the controller's eyes
+            # the scheduler kills the task next (KillWait), or requeues it (USR2: submitit checkpoints and
+            # exits): a result now would end the task in the controller's eyes
             deadline = time.monotonic() + _TERMINATED_WAIT_S
             while time.monotonic() < deadline:
                 time.sleep(1.0)

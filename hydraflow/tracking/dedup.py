@@ -93,8 +93,8 @@ def stable_or_hydra(cfg: Any) -> bool | None:
     False
     >>> stable_or_hydra(OmegaConf.create({"d": "${hydra:job.name}"}))
     True
-    >>> stable_or_hydra(OmegaConf.create({"t": "${now:%H}"})), stable_or_hydra(OmegaConf.create({"d": "${hydra:job.num}"}))
-    (None, None)
+    >>> [stable_or_hydra(OmegaConf.create({"x": text})) for text in ("${now:%H}", "${hydra:job.num}")]
+    [None, None]
     """
     from omegaconf import OmegaConf
 
@@ -202,7 +202,7 @@ class DedupHook:
 
 
 def finished_runs(uri: str, experiment: str, tag: str) -> dict[str, tuple[str, str | None]]:
-    """Tag value -> (run id, ``hydraflow.return`` tag) of the FINISHED runs of ``experiment``; newest first wins.
+    """Tag value -> (run id, ``hydraflow.return`` tag) of the FINISHED runs of ``experiment`` (newest wins).
 
     Deleted runs and deleted experiments are left out (a job of a deleted experiment runs and reports it).
     A store that cannot be read gives an empty answer (every job runs and checks itself) and a warning.
@@ -273,7 +273,7 @@ __all__ = [
     "DedupHook",
     "apply_update",
     "decode_return",
-    "finished_runs",
     "fingerprints",
+    "finished_runs",
     "stable_or_hydra",
 ]

@@ -16,10 +16,12 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FAST = ["hydra.launcher.poll_interval_s=0.25", "hydra.launcher.progress=log"]
 TOOLS = ("sbatch", "sacct", "squeue", "scancel", "qsub", "qstat", "qdel", "qsig", "qrerun")
@@ -205,9 +207,9 @@ def tracked(tmp_path: Path) -> Packed:
 
 def overlapping(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Pairs of jobs of the same task that ran at the same time (by their start/end times)."""
-    pairs = []
-    for i, x in enumerate(jobs):
-        for y in jobs[i + 1 :]:
-            if x["task"] == y["task"] and x["start"] < y["end"] and y["start"] < x["end"]:
-                pairs.append((x, y))
-    return pairs
+    return [
+        (x, y)
+        for i, x in enumerate(jobs)
+        for y in jobs[i + 1 :]
+        if x["task"] == y["task"] and x["start"] < y["end"] and y["start"] < x["end"]
+    ]

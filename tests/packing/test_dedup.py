@@ -70,14 +70,18 @@ def test_match_overrides_and_update_are_honoured(tmp_path: Path) -> None:
 
 
 def test_a_config_that_may_resolve_differently_is_left_to_the_job(tmp_path: Path) -> None:
-    source = TRACKED_APP.replace("    b: float = 0.5\n", '    b: float = 0.5\n    home: str = "${oc.env:HOME}"\n')
+    source = TRACKED_APP.replace(
+        "    b: float = 0.5\n", '    b: float = 0.5\n    home: str = "${oc.env:HOME}"\n'
+    )
     app = make_packed(tmp_path, source)
     assert app.run(LOCAL, "a=range(2)").returncode == 0
     proc = app.run(LOCAL, "a=range(2)", sweep="again")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "0 of 2 jobs already have a FINISHED" in proc.stdout + proc.stderr
     assert "launching 2 jobs" in proc.stdout + proc.stderr
-    assert "hydraflow: skipping job" in (tmp_path / "again" / "0" / "app.log").read_text()  # the job's own check
+    assert (
+        "hydraflow: skipping job" in (tmp_path / "again" / "0" / "app.log").read_text()
+    )  # the job's own check
     assert len(_runs(app.marks)) == 2
 
 
@@ -85,14 +89,19 @@ def test_a_skipped_job_returns_what_its_own_check_returns(hydra_sweep_runner, tm
     """The JobReturn of a job skipped before launch equals the one of the same job skipping itself."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     opts = _Options(
-        tracking_uri=uri, chdir=False, force_new_run=False, match_overrides=False, rerun_finished=False, update=None
+        tracking_uri=uri,
+        chdir=False,
+        force_new_run=False,
+        match_overrides=False,
+        rerun_finished=False,
+        update=None,
     )
 
     def fn(run, cfg):
         return {"a": cfg.a, "run": run.info.run_id}
 
     def plain(cfg):
-        return _job(fn, cfg, False, opts)
+        return _job(fn, cfg, dry_run=False, opts=opts)
 
     hook = DedupHook(uri, match_overrides=False, update=None, active=True)
 
@@ -146,7 +155,12 @@ def test_the_hook_stops_at_an_experiment_without_finished_runs(tmp_path: Path) -
         def __init__(self, n: int) -> None:
             from omegaconf import OmegaConf
 
-            self.num, self.config, self.overrides, self.job_name = n, OmegaConf.create({"a": n}), [f"a={n}"], "app"
+            self.num, self.config, self.overrides, self.job_name = (
+                n,
+                OmegaConf.create({"a": n}),
+                [f"a={n}"],
+                "app",
+            )
 
         def with_hydra(self) -> None:
             raise AssertionError
@@ -158,4 +172,3 @@ def test_the_hook_stops_at_an_experiment_without_finished_runs(tmp_path: Path) -
 
     assert list(hook(views())) == [None]
     assert read == [0]
-

@@ -41,7 +41,10 @@ def tracked(tmp_path: Path) -> Packed:
 
 def _qstat(*ids: str) -> dict:
     out = subprocess.run(
-        [str(PBS_BIN / "qstat"), "-f", "-F", "json", "-x", "-t", *ids], capture_output=True, text=True, check=False
+        [str(PBS_BIN / "qstat"), "-f", "-F", "json", "-x", "-t", *ids],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     return json.loads(out or "{}").get("Jobs", {})
 
@@ -68,7 +71,13 @@ def test_200_jobs_in_4_tasks_make_200_runs_and_a_rerun_queues_nothing(tracked: P
 
 
 def test_concurrent_jobs_get_their_own_cpus(packed: Packed) -> None:
-    args = [*FAST, "hydra.launcher.jobs_per_task=6", "hydra.launcher.cpus_per_task=2", "+a=range(6)", "+hold=1.5"]
+    args = [
+        *FAST,
+        "hydra.launcher.jobs_per_task=6",
+        "hydra.launcher.cpus_per_task=2",
+        "+a=range(6)",
+        "+hold=1.5",
+    ]
     proc = packed.run(PBS, *args)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     jobs = packed.done()
@@ -122,7 +131,12 @@ def test_a_task_at_its_walltime_is_requeued_with_its_unfinished_jobs(packed: Pac
 
 def test_ctrl_c_cancels_every_packed_task(packed: Packed) -> None:
     with packed.popen(
-        PBS, *FAST, "hydra.launcher.jobs_per_task=3", "hydra.launcher.array_parallelism=1", "+a=range(6)", "+hold=120"
+        PBS,
+        *FAST,
+        "hydra.launcher.jobs_per_task=3",
+        "hydra.launcher.array_parallelism=1",
+        "+a=range(6)",
+        "+hold=120",
     ) as proc:
         deadline = time.monotonic() + 180
         while not packed.starts() and time.monotonic() < deadline:
@@ -131,5 +145,7 @@ def test_ctrl_c_cancels_every_packed_task(packed: Packed) -> None:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=180)
     assert proc.returncode != 0
-    assert re.search(r"cancelled 6 outstanding jobs in 2 tasks of this sweep \(job array \S+\)", out), out[-3000:]
+    assert re.search(r"cancelled 6 outstanding jobs in 2 tasks of this sweep \(job array \S+\)", out), out[
+        -3000:
+    ]
     assert not packed.done()

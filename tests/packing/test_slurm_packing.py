@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -31,7 +30,9 @@ SLURM = "hydraflow_slurm"
 def _task_cpus(logs: str) -> dict[str, list[int]]:
     """Each packed task's affinity mask, from its log line ``task ID runs N of its M jobs, W at a time, on CPUs``."""
     out = {}
-    for task, cpus in re.findall(r"task (\S+) runs \d+ of its \d+ jobs, \d+ at a time, on CPUs ([\d,]+)", logs):
+    for task, cpus in re.findall(
+        r"task (\S+) runs \d+ of its \d+ jobs, \d+ at a time, on CPUs ([\d,]+)", logs
+    ):
         out[task] = [int(c) for c in cpus.split(",")]
     return out
 
@@ -131,7 +132,9 @@ def test_jobs_get_their_share_of_the_task_gpus(
     packed: Packed, gres: int, cpus_per_task: int, gpus_per_job: float, workers: int
 ) -> None:
     if _gpu_node() < gres:
-        pytest.fail("the SLURM node has no GPUs (GRES): tests/cluster/slurm_up.sh with HF_SLURM_GPUS>0 (default 4)")
+        pytest.fail(
+            "the SLURM node has no GPUs (GRES): tests/cluster/slurm_up.sh with HF_SLURM_GPUS>0 (default 4)"
+        )
     args = [
         *FAST,
         "hydra.launcher.jobs_per_task=8",
@@ -146,7 +149,9 @@ def test_jobs_get_their_share_of_the_task_gpus(
     jobs = packed.done()
     assert len(jobs) == 8
     logs = packed.task_logs()
-    (task_gpus,) = re.findall(rf"runs 8 of its 8 jobs, {workers} at a time, on CPUs [\d,]+, GPUs ([\d,]+)", logs)
+    (task_gpus,) = re.findall(
+        rf"runs 8 of its 8 jobs, {workers} at a time, on CPUs [\d,]+, GPUs ([\d,]+)", logs
+    )
     allocated = task_gpus.split(",")
     assert len(allocated) == gres
     for job in jobs:
@@ -170,7 +175,10 @@ def test_a_job_that_exits_fails_alone(packed: Packed) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     log_path = packed.tmp / "sweep" / "1" / "stderr.log"
-    assert f"#1 FAILED: JobFailedError: job #1 (+a=1 +mode=exit) died without returning a result: exit code 1 (log: {log_path})" in out
+    assert (
+        f"#1 FAILED: JobFailedError: job #1 (+a=1 +mode=exit) died without returning a result: exit code 1 (log: {log_path})"
+        in out
+    )
     assert "5/6 done" not in out
     assert "6/6 done, 1 failed" in out
     assert sorted(j["a"] for j in packed.done()) == [0, 2, 3, 4, 5]
@@ -180,11 +188,19 @@ def test_a_job_that_exits_fails_alone(packed: Packed) -> None:
 
 def test_a_job_over_its_own_timeout_fails_alone(packed: Packed) -> None:
     proc = packed.run(
-        SLURM, *FAST, "hydra.launcher.jobs_per_task=3", "hydra.launcher.timeout_s=3", "+a=range(3)", "+mode=slow1"
+        SLURM,
+        *FAST,
+        "hydra.launcher.jobs_per_task=3",
+        "hydra.launcher.timeout_s=3",
+        "+a=range(3)",
+        "+mode=slow1",
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "#1 FAILED: JobFailedError: job #1 (+a=1 +mode=slow1) timed out after 3 s (hydra.launcher.timeout_s)" in out
+    assert (
+        "#1 FAILED: JobFailedError: job #1 (+a=1 +mode=slow1) timed out after 3 s (hydra.launcher.timeout_s)"
+        in out
+    )
     assert sorted(j["a"] for j in packed.done()) == [0, 2]
 
 
@@ -228,7 +244,10 @@ def test_ctrl_c_cancels_every_packed_task(packed: Packed) -> None:
 
     def states() -> dict[str, str]:
         text = subprocess.run(
-            ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", array], capture_output=True, text=True, check=True
+            ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", array],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         return dict(line.split("|")[:2] for line in text.splitlines() if line)
 
