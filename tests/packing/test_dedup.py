@@ -27,6 +27,7 @@ def _runs(marks: Path) -> list[str]:
     return sorted(p.name for p in marks.iterdir())
 
 
+@pytest.mark.slow
 def test_a_rerun_forks_no_finished_job(tmp_path: Path) -> None:
     app = make_packed(tmp_path, TRACKED_APP)
     proc = app.run(LOCAL, "hydra.launcher.n_jobs=2", "a=range(4)")
@@ -42,6 +43,7 @@ def test_a_rerun_forks_no_finished_job(tmp_path: Path) -> None:
     assert sorted(p.parent.name for p in (tmp_path / "again").glob("*/.hydra")) == ["4", "5"]
 
 
+@pytest.mark.slow
 def test_options_that_run_every_job_skip_nothing_before_launch(tmp_path: Path) -> None:
     source = TRACKED_APP.replace("@hydraflow.main(Config)", "@hydraflow.main(Config, rerun_finished=True)")
     app = make_packed(tmp_path, source)
@@ -53,6 +55,7 @@ def test_options_that_run_every_job_skip_nothing_before_launch(tmp_path: Path) -
         assert "hydraflow: rerunning run" in (tmp_path / "again" / str(a) / "app.log").read_text()
 
 
+@pytest.mark.slow
 def test_match_overrides_and_update_are_honoured(tmp_path: Path) -> None:
     source = TRACKED_APP.replace(
         "@hydraflow.main(Config)",
@@ -69,6 +72,7 @@ def test_match_overrides_and_update_are_honoured(tmp_path: Path) -> None:
     assert len(_runs(app.marks)) == 6
 
 
+@pytest.mark.slow
 def test_a_config_that_may_resolve_differently_is_left_to_the_job(tmp_path: Path) -> None:
     source = TRACKED_APP.replace(
         "    b: float = 0.5\n", '    b: float = 0.5\n    home: str = "${oc.env:HOME}"\n'
@@ -85,6 +89,7 @@ def test_a_config_that_may_resolve_differently_is_left_to_the_job(tmp_path: Path
     assert len(_runs(app.marks)) == 2
 
 
+@pytest.mark.slow
 def test_a_skipped_job_returns_what_its_own_check_returns(hydra_sweep_runner, tmp_path: Path) -> None:
     """The JobReturn of a job skipped before launch equals the one of the same job skipping itself."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -135,6 +140,7 @@ def test_a_skipped_job_returns_what_its_own_check_returns(hydra_sweep_runner, tm
         assert pre.working_dir == own.working_dir
 
 
+@pytest.mark.slow
 def test_the_store_is_read_once_per_experiment(tmp_path: Path) -> None:
     app = make_packed(tmp_path, TRACKED_APP)
     assert app.run(LOCAL, "a=range(3)").returncode == 0
