@@ -61,8 +61,10 @@ APP = textwrap.dedent(
         (
             "hydraflow_slurm",
             "hydra.launcher.gpus_per_job=0.5",
-            "hydra.launcher.gpus_per_job needs GPUs in each task: request them (hydra.launcher.gpus_per_task, "
-            "gpus_per_node or gres=gpu:N), got 0.5",
+            (
+                "hydra.launcher.gpus_per_job needs GPUs in each task: request them (hydra.launcher.gpus_per_task, "
+                "gpus_per_node or gres=gpu:N), got 0.5"
+            ),
         ),
         (
             "hydraflow_slurm",
@@ -120,7 +122,9 @@ def test_packing_fields_are_checked_and_named() -> None:
     assert SlurmConfig.from_params({"jobs_per_task": 50}).packing
     with pytest.raises(LauncherConfigError, match=r"cpus_per_job must be <= cpus_per_task \(2\) unless"):
         SlurmConfig.from_params({"cpus_per_task": 2, "cpus_per_job": 4})
-    with pytest.raises(LauncherConfigError, match=r"jobs_per_task packs jobs into single-node, single-process"):
+    with pytest.raises(
+        LauncherConfigError, match=r"jobs_per_task packs jobs into single-node, single-process"
+    ):
         SlurmConfig.from_params({"jobs_per_task": 4, "nodes": 2})
     with pytest.raises(LauncherConfigError, match=r"gpus_per_job must be <= the GPUs a task requests \(1\)"):
         SlurmConfig.from_params({"gres": "gpu:1", "gpus_per_job": 2})
