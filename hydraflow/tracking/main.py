@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hydraflow import settings
 from hydraflow.store.errors import is_not_found, retry
-from hydraflow.tracking.ids import fingerprint
+from hydraflow.tracking.dedup import HOOK_ATTRIBUTE, DedupHook, apply_update, decode_return, fingerprints
 from hydraflow.tracking.where import where_tags
 
 if TYPE_CHECKING:
@@ -104,6 +104,11 @@ def main(
             def task(cfg: Any) -> Any:
                 return _job(fn, cfg, job_dry_run or settings.dry_run(), options)
 
+            # the launchers skip jobs whose run is FINISHED before they launch them (tracking/dedup.py)
+            skip_none = options.force_new_run or options.rerun_finished or job_dry_run
+            hook = DedupHook(options.tracking_uri, options.match_overrides, options.update, not skip_none)
+            setattr(task, HOOK_ATTRIBUTE, hook)
+
             app: Callable[..., Any] = hydra.main(
                 config_path=config_path, config_name=config_name, version_base=None
             )(task)
@@ -163,21 +168,18 @@ def _hydra_dir(hc: Any) -> Path | None:
 
 def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options) -> Any:
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import OmegaConf
 
     hc = HydraConfig.get()
     if opts.update is not None:
-        updated = opts.update(cfg)
-        if updated is not None:
-            # a returned dataclass instance or dict becomes a config again (params, fingerprint, saved yaml)
-            cfg = updated if isinstance(updated, DictConfig) else OmegaConf.create(updated)
+        # a returned dataclass instance or dict becomes a config again (params, fingerprint, saved yaml)
+        cfg = apply_update(cfg, opts.update)
         hydra_dir = _hydra_dir(hc)
         if hydra_dir is not None:
             OmegaConf.save(cfg, hydra_dir / "config.yaml")
 
     overrides = sorted(str(o) for o in hc.overrides.task)
-    config_fp = fingerprint(cfg)
-    overrides_fp = fingerprint(overrides)
+    config_fp, overrides_fp = fingerprints(cfg, hc)
     job_name = str(hc.job.name)
 
     if dry_run:
@@ -419,13 +421,7 @@ def _encode_return(value: Any) -> str | None:
 def _stored_return(run: Run) -> Any:
     from hydraflow.tracking.store import RETURN_TAG
 
-    text = run.data.tags.get(RETURN_TAG)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
+    return decode_return(run.data.tags.get(RETURN_TAG))
 
 
 def flatten_params(cfg: Any) -> dict[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
 
-from hydraflow.launch.batch import Backend, _wait
+from hydraflow.launch.batch import Backend, _Tracked, _wait
 from hydraflow.launch.config import QueueConfig
 
 
@@ -97,7 +97,7 @@ def test_a_moment_of_node_fail_before_the_requeue_is_not_a_failure(
         ]
     )
     with caplog.at_level(logging.WARNING, logger="hydraflow.launch.batch"):
-        (ret,) = _wait(_backend(script), [job], [["a=0"]], 0)
+        (ret,) = _wait(_backend(script), [_Tracked(0, ["a=0"], job)])
     assert ret.status == JobStatus.COMPLETED
     assert ret.return_value == 5
     text = caplog.text
@@ -109,7 +109,7 @@ def test_a_moment_of_node_fail_before_the_requeue_is_not_a_failure(
 def test_node_fail_that_stays_is_a_failure_naming_the_node(tmp_path: Path) -> None:
     job = _job(tmp_path)
     script = Script([({"7_0": "RUNNING"}, {"7_0": "node2"}, None), ({"7_0": "NODE_FAIL"}, {}, None)])
-    (ret,) = _wait(_backend(script), [job], [["a=0"]], 0)
+    (ret,) = _wait(_backend(script), [_Tracked(0, ["a=0"], job)])
     assert ret.status == JobStatus.FAILED
     assert "ended in state NODE_FAIL without a result (on node2)" in str(ret._return_value)
     assert script.calls >= 3  # the final state was seen again after the grace period
@@ -136,7 +136,7 @@ def test_a_stale_copys_failed_result_is_replaced_by_the_running_copys(
         ]
     )
     with caplog.at_level(logging.WARNING, logger="hydraflow.launch.batch"):
-        (ret,) = _wait(_backend(script), [job], [["a=0"]], 0)
+        (ret,) = _wait(_backend(script), [_Tracked(0, ["a=0"], job)])
     assert ret.status == JobStatus.COMPLETED
     assert "#0 (7_0): a failed result, but the job is RUNNING: waiting for the scheduler" in caplog.text
 
@@ -146,7 +146,7 @@ def test_a_failed_result_counts_once_the_job_is_over(tmp_path: Path, final: str)
     job = _job(tmp_path)
     _write(job, JobStatus.FAILED, ValueError("a is one"))
     script = Script([({"7_0": "RUNNING"}, {"7_0": "node1"}, None), ({"7_0": final}, {}, None)])
-    (ret,) = _wait(_backend(script), [job], [["a=0"]], 0)
+    (ret,) = _wait(_backend(script), [_Tracked(0, ["a=0"], job)])
     assert ret.status == JobStatus.FAILED
     assert isinstance(ret._return_value, ValueError)
     assert script.calls == 2

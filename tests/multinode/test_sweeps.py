@@ -513,6 +513,41 @@ def test_node_crash_requeue_and_no_requeue(mn, mn_nodes, lab) -> None:
     lab.check_store(requeue | no_requeue)
 
 
+def test_node_crash_packed_task_reruns_only_its_unfinished_jobs(mn, mn_nodes, lab) -> None:
+    """A packed task (two jobs, one at a time: ``jobs_per_task=2``, ``workers_per_task=1``) loses its node after
+    its first job finished and while its second runs. SLURM requeues the task on another node, where the finished
+    job is not run again and the unfinished one resumes its run. 2/2 FINISHED, exit 0, one run per job."""
+    victim = "node2"
+    blocker = _hold_other_nodes(mn, victim)
+    sweep = lab.start(
+        "packed", "a=0,1", "hydra.launcher.jobs_per_task=2", "hydra.launcher.workers_per_task=1"
+    )
+    assert lab.wait_started({0}) == {0: victim}
+    lab.release(0)
+    assert lab.wait_started({1}) == {1: victim}  # job 0 is over: the task's one worker runs job 1
+    assert [(x.host, x.ended) for x in lab.attempts() if x.a == 0] == [(victim, True)]
+    _free(mn, blocker)
+
+    t0 = time.monotonic()
+    mn_nodes.crash(victim)
+    assert sweep.wait(180) == 0, sweep.output[-6000:]
+    timeline = Timeline(t0)
+    timeline.add("requeue seen", sweep.first("requeued by the scheduler"))
+    timeline.add("running again", sweep.first("running again"))
+    timeline.add("sweep done", time.monotonic())
+    print(f"\npacked task, node crash, sweep timeline: {timeline}")
+
+    runs = lab.check_store({0, 1})
+    attempts = lab.attempts()
+    assert [(x.host, x.restart) for x in attempts if x.a == 0] == [(victim, 0)], "the finished job ran again"
+    stale, new = (x for x in attempts if x.a == 1)
+    assert (stale.host, stale.restart, stale.ended) == (victim, 0, False)
+    assert (new.restart, new.ended) == (1, True)
+    assert new.host != victim
+    assert stale.run_id == new.run_id == runs[1].info.run_id
+    assert "FAILED" not in sweep.output, sweep.output[-4000:]
+
+
 # --- partition ------------------------------------------------------------------------------------------------
 
 
