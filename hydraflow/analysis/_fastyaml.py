@@ -17,7 +17,6 @@ from typing import Any
 
 import yaml
 
-
 _ODD_SPACE = re.compile(r"[^\S \t\n]")
 
 

@@ -1,8 +1,8 @@
 """Collection: an immutable sequence of items to filter, sort, group and tabulate by key; GroupBy.
 
 A :class:`Collection` reads an item's value for a key with its ``get(item, key, default)`` function (like
-HydraFlow 0.23's ``Collection``; :func:`getattr` by default). :class:`~hydraflow.analysis.RunCollection` is the
-collection of :class:`~hydraflow.analysis.Run` objects, with faster column reads.
+HydraFlow 0.23's ``Collection``; :func:`getattr` by default). :class:`~hydraflow.analysis.RunCollection` is
+the collection of :class:`~hydraflow.analysis.Run` objects, with faster column reads.
 
 Numbers of runs in the tens of thousands are the normal case: every selecting method reads one column at a
 time (:meth:`Collection._lookup`), which a subclass can make fast. NumPy and polars are imported only by the
@@ -11,6 +11,7 @@ methods that return their objects.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -85,13 +86,14 @@ class Collection(Sequence[I], Generic[I]):
     def _lookup(self, key: str, items: list[I]) -> list[Any]:
         """The value of ``key`` for each of ``items``; :data:`MISSING` where an item has none."""
         get = self._get
-        out: list[Any] = []
-        for item in items:
+
+        def value(item: I) -> Any:
             try:
-                out.append(get(item, key, MISSING))
-            except (AttributeError, KeyError):
-                out.append(MISSING)
-        return out
+                return get(item, key, MISSING)
+            except (AttributeError, KeyError):  # a get that raises for a missing key
+                return MISSING
+
+        return [value(item) for item in items]
 
     def _values(self, key: str, default: Any) -> list[Any]:
         """``[get(item, key, default) for item in self]``."""
@@ -182,8 +184,8 @@ class Collection(Sequence[I], Generic[I]):
                 masks.append(mask)
             else:
                 msg = (
-                    "a filter criterion must be a callable, a (key, value) tuple, a mapping or a boolean mask, "
-                    f"not {c!r}"
+                    "a filter criterion must be a callable, a (key, value) tuple, a mapping or a boolean "
+                    f"mask, not {c!r}"
                 )
                 raise TypeError(msg)
         pairs.extend(kwargs.items())
@@ -236,12 +238,13 @@ class Collection(Sequence[I], Generic[I]):
         Raises:
             MultipleRunsFoundError: Several items match (a :class:`ValueError` and a :class:`LookupError`).
         """
-        found = self.filter(*criteria, **kwargs)
+        found = self._narrow(criteria, kwargs, keep=True)
         if len(found) > 1:
-            ids = ", ".join(self._item_id(i) for i in found._items[:5]) + (" ..." if len(found) > 5 else "")  # noqa: PLR2004
+            ids = ", ".join(self._item_id(self._items[i]) for i in found[:5])
+            ids += " ..." if len(found) > 5 else ""  # noqa: PLR2004
             msg = f"{len(found)} {self._noun}s match {self._describe(criteria, kwargs)} (expected one): {ids}"
             raise MultipleRunsFoundError(msg)
-        return found._items[0] if found else None
+        return self._items[found[0]] if found else None
 
     def get(self, *criteria: Criterion, **kwargs: Any) -> I:
         """The single item matching the criteria.
@@ -266,10 +269,10 @@ class Collection(Sequence[I], Generic[I]):
         Raises:
             NoRunFoundError: No item matches.
         """
-        found = self.filter(*criteria, **kwargs) if criteria or kwargs else self
+        found = self._narrow(criteria, kwargs, keep=True)
         if not found:
             raise self._not_found(criteria, kwargs)
-        return found._items[0]
+        return self._items[found[0]]
 
     def last(self, *criteria: Criterion, **kwargs: Any) -> I:
         """The last item (matching the criteria, if given).
@@ -277,15 +280,15 @@ class Collection(Sequence[I], Generic[I]):
         Raises:
             NoRunFoundError: No item matches.
         """
-        found = self.filter(*criteria, **kwargs) if criteria or kwargs else self
+        found = self._narrow(criteria, kwargs, keep=True)
         if not found:
             raise self._not_found(criteria, kwargs)
-        return found._items[-1]
+        return self._items[found[-1]]
 
     # ------------------------------------------------------------------ values
 
     def to_list(self, key: str, default: Any = MISSING) -> list[Any]:
-        """The value of ``key`` for every item; a callable ``default`` is called with an item that has none."""
+        """The value of ``key`` for every item; a callable ``default`` is called with an item without one."""
         return self._values(key, default)
 
     def values(self, key: str, default: Any = MISSING) -> list[Any]:
@@ -306,7 +309,7 @@ class Collection(Sequence[I], Generic[I]):
         return cast("pl.Series", series).alias(name or key)
 
     def unique(self, key: str, default: Any = MISSING) -> np.ndarray[Any, Any]:
-        """The distinct values of ``key`` as a NumPy array, sorted (in order of first appearance if unorderable).
+        """The distinct values of ``key`` as a NumPy array, sorted (unorderable: in order of appearance).
 
         Lists and dicts compare by value; list values give a 2-D array when they have one length.
         """
@@ -317,10 +320,8 @@ class Collection(Sequence[I], Generic[I]):
             if h not in seen:
                 seen.add(h)
                 out.append(v)
-        try:
+        with contextlib.suppress(TypeError):  # None among strings, dicts, mixed types: order of appearance
             out.sort(key=_sort_key)
-        except TypeError:  # None among strings, dicts, mixed types: keep the order of appearance
-            pass
         return _as_array(out)
 
     def n_unique(self, key: str, default: Any = MISSING) -> int:
@@ -515,7 +516,7 @@ class Collection(Sequence[I], Generic[I]):
     def match(
         self, key: str, pattern: str | re.Pattern[str], *, default: Any = MISSING, flags: int = 0
     ) -> Callable[[I], bool]:
-        """A filter predicate: the value of ``key``, as text, matches a regular expression (:func:`re.match`)."""
+        """A filter predicate: the value of ``key``, as text, matches a regular expression (re.match)."""
         get = self._get
         return lambda i: re.match(pattern, str(get(i, key, default)), flags) is not None
 

@@ -250,7 +250,7 @@ def parallel_map(fn: Callable[[T], U], items: list[T], n_jobs: int) -> list[U]:
 def load_all_configs(
     run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
 ) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
-    """Load the configs of ``run_dirs`` (in order): ``(run_dir, config, None)`` or ``(run_dir, None, problem)``."""
+    """Load the configs of ``run_dirs`` (in order): ``(dir, config, None)`` or ``(dir, None, problem)``."""
     dirs = list(run_dirs)
     return _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
 

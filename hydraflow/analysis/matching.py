@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydraflow.analysis.values import as_plain
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["matcher", "matches"]
 

@@ -291,7 +291,7 @@ class Run(Generic[C, I]):
         return origin if origin is not None else cls
 
     def __repr__(self) -> str:
-        """``Run('<run id>')``; ``Run[Impl]('<run id>')`` when the impl factory is a class (as in HydraFlow)."""
+        """``Run('<run id>')``; ``Run[Impl]('<run id>')`` when the impl factory is a class (HydraFlow's)."""
         name = type(self)._origin_class().__name__  # noqa: SLF001
         if isinstance(self.impl_factory, type):
             name = f"{name}[{self.impl_factory.__name__}]"
@@ -397,7 +397,7 @@ class Run(Generic[C, I]):
                     kept, message = _recover(d, problem or f"{d}: unknown problem")
                     _warn(f"run {message} (strict=True leaves it out)")
                     run = cls(d, impl_factory, config=kept, cfg_type=cfg_type, info_batch=batch)
-                    run._problem = None if kept is not None else problem  # noqa: SLF001
+                    run._problem = None if kept is not None else problem
                 else:
                     run = cls(d, impl_factory, config=cfg, cfg_type=cfg_type, info_batch=batch)
                 runs.append(run)
@@ -675,7 +675,7 @@ class Run(Generic[C, I]):
     # ------------------------------------------------------------------ polars
 
     def lit(self, key: str, default: Any = MISSING, *, dtype: Any = None) -> pl.Expr:
-        """A polars literal of the value of ``key``, named ``key`` (``df.with_columns(run.lit("model.lr"))``)."""
+        """A polars literal of the value of ``key``, named ``key`` (``df.with_columns(run.lit("lr"))``)."""
         import polars as pl
 
         return pl.lit(as_plain(self.get(key, default)), dtype).alias(key)
@@ -683,7 +683,7 @@ class Run(Generic[C, I]):
     def to_frame(
         self, function: Callable[[Self], pl.DataFrame], *keys: str | tuple[str, Any]
     ) -> pl.DataFrame:
-        """``function(run)`` (a polars DataFrame) with a constant column per key (``(key, default)`` pairs too)."""
+        """``function(run)`` (a polars DataFrame) plus a constant column per key (or ``(key, default)``)."""
         return function(self).with_columns(
             self.lit(k) if isinstance(k, str) else self.lit(k[0], k[1]) for k in keys
         )

@@ -108,15 +108,16 @@ class RunCollection(Collection[R]):
     # ------------------------------------------------------------------ runs
 
     def update(self, key: str | tuple[str, ...], value: Any, *, force: bool = False) -> None:
-        """:meth:`Run.update` on every run: set a config value where a run does not have one (or ``force``)."""
+        """:meth:`Run.update` on every run: set a config value where a run has none (or ``force``)."""
         for run in self._items:
             run.update(key, value, force=force)  # type: ignore[attr-defined]
 
     def concat(self, function: Callable[[R], pl.DataFrame], *keys: str | tuple[str, Any]) -> pl.DataFrame:
-        """The frames of :meth:`Run.to_frame` (``function(run)`` plus ``keys`` columns) of every run, stacked."""
+        """The frames of :meth:`Run.to_frame` (``function(run)`` plus ``keys``) of every run, stacked."""
         import polars as pl
 
-        return pl.concat(run.to_frame(function, *keys) for run in self._items)  # type: ignore[attr-defined]
+        frames: list[pl.DataFrame] = [run.to_frame(function, *keys) for run in self._items]  # type: ignore[attr-defined]
+        return pl.concat(frames)
 
     def iterdir(self, relative_dir: str = "") -> Iterator[Path]:
         """The entries of an artifact directory of every run."""

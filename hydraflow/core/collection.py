@@ -1,4 +1,4 @@
-"""``hydraflow.core.collection`` of HydraFlow 0.23: :class:`Collection`, :func:`matches`, :func:`to_hashable`."""
+"""``hydraflow.core.collection`` of HydraFlow 0.23: ``Collection``, ``matches``, ``to_hashable``."""
 
 from __future__ import annotations
 

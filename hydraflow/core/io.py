@@ -1,4 +1,4 @@
-"""``hydraflow.core.io`` of HydraFlow 0.23: experiments, run and artifact directories of the tracking store."""
+"""``hydraflow.core.io`` of HydraFlow 0.23: the experiments, runs and artifact directories of a store."""
 
 from __future__ import annotations
 

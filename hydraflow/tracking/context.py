@@ -120,7 +120,7 @@ def chdir_artifact(run: Run) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def start_run(  # noqa: PLR0913
+def start_run(
     *,
     chdir: bool = False,
     run_id: str | None = None,

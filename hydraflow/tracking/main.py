@@ -86,7 +86,6 @@ def main(
     JSON-serialisable and short, stored as the run tag ``hydraflow.return``; a skipped job returns that
     stored value (or None).
     """
-
     keys = _identity_keys(identity, match_overrides=match_overrides)
     # HydraFlow 0.23 takes --dry-run out of sys.argv when the decorator is made; so does hydraflow (and again
     # when the app starts, for a command line set later).
@@ -247,12 +246,7 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
         experiment = store.get_or_create_experiment(client, job_name)
     exp_id = str(experiment.experiment_id)
 
-    if identity_fp is not None:
-        tag, key = IDENTITY_TAG, identity_fp
-    elif opts.match_overrides:
-        tag, key = store.OVERRIDES_TAG, overrides_fp
-    else:
-        tag, key = store.FINGERPRINT_TAG, config_fp
+    tag, key = _run_key(opts, config_fp, overrides_fp, identity_fp)
     lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if not opts.force_new_run:
         directory = store.lock_dir(uri, experiment.artifact_location)
@@ -271,13 +265,7 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
                 key,
             )
             if identity_fp is not None and existing.data.tags.get(store.FINGERPRINT_TAG) != config_fp:
-                log.info(
-                    "hydraflow: job %s has the identity (%s) of run %s but another config: the run is kept "
-                    "as it is (pass rerun_finished=True to run it again with this config)",
-                    job_name,
-                    ", ".join(opts.identity),
-                    existing.info.run_id,
-                )
+                _log_same_identity(job_name, opts.identity, existing)
             return _stored_return(existing)
         if existing is not None:
             log.info(
@@ -429,6 +417,27 @@ def _log_job_log(client: MlflowClient, run_id: str, hc: Any, *, resumed: bool) -
         if previous and previous not in text:
             text = previous + ("" if previous.endswith("\n") else "\n") + text
     client.log_text(run_id, text, path.name)
+
+
+def _run_key(opts: _Options, config_fp: str, overrides_fp: str, identity_fp: str | None) -> tuple[str, str]:
+    """The tag, and its value, that identify the job's run."""
+    from hydraflow.tracking import store
+
+    if identity_fp is not None:
+        return IDENTITY_TAG, identity_fp
+    if opts.match_overrides:
+        return store.OVERRIDES_TAG, overrides_fp
+    return store.FINGERPRINT_TAG, config_fp
+
+
+def _log_same_identity(job_name: str, identity: tuple[str, ...], existing: Run) -> None:
+    log.info(
+        "hydraflow: job %s has the identity (%s) of FINISHED run %s but another config: the run is kept as "
+        "it is (pass rerun_finished=True to run it again with this config)",
+        job_name,
+        ", ".join(identity),
+        existing.info.run_id,
+    )
 
 
 def _start_dir(hc: Any) -> str:
