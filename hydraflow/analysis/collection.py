@@ -421,6 +421,16 @@ class Collection(Sequence[I], Generic[I]):
 
         from hydraflow.analysis.frame import column
 
+        cols = {name: column(values) for name, values in self._columns(keys, defaults, computed).items()}
+        return pa.table(cols) if cols else pa.table({}).slice(0, 0)
+
+    def _columns(
+        self,
+        keys: tuple[str | tuple[str, Any], ...],
+        defaults: Mapping[str, Any] | None,
+        computed: Mapping[str, Callable[[I], Any]],
+    ) -> dict[str, list[Any]]:
+        """The values of the columns of :meth:`to_arrow`, by column name."""
         defaults = dict(defaults or {})
         names: list[str] = []
         for k in keys or (() if computed else tuple(self._default_keys())):
@@ -430,12 +440,10 @@ class Collection(Sequence[I], Generic[I]):
             else:
                 name = k
             names.append(name)
-        cols: dict[str, pa.Array] = {}
-        for name in names:
-            cols[name] = column(self._values(name, defaults.get(name)))
+        cols = {name: self._values(name, defaults.get(name)) for name in names}
         for name, fn in computed.items():
-            cols[name] = column([fn(item) for item in self._items])
-        return pa.table(cols) if cols else pa.table({}).slice(0, 0)
+            cols[name] = [fn(item) for item in self._items]
+        return cols
 
     def to_frame(
         self,
@@ -444,9 +452,15 @@ class Collection(Sequence[I], Generic[I]):
         backend: Backend = "polars",
         **computed: Callable[[I], Any],
     ) -> Any:
-        """:meth:`to_arrow` as a polars DataFrame (as in HydraFlow), or ``backend="arrow"`` / ``"pandas"``."""
-        from hydraflow.analysis.frame import convert
+        """:meth:`to_arrow` as a polars DataFrame (as in HydraFlow), or ``backend="arrow"`` / ``"pandas"``.
 
+        In a polars DataFrame, a column of objects Arrow cannot hold (``"run"``, ``"cfg"``, ``"impl"``)
+        is an ``Object`` column of the objects themselves; the other backends hold their text.
+        """
+        from hydraflow.analysis.frame import convert, polars_frame
+
+        if backend == "polars":
+            return polars_frame(self._columns(keys, defaults, computed))
         return convert(self.to_arrow(*keys, defaults=defaults, **computed), backend)
 
     def to_pandas(

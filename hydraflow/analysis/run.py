@@ -122,11 +122,11 @@ def _recover(run_dir: Path, problem: str) -> tuple[dict[str, Any] | None, str]:
     """What a collection keeps of a bad run: (its config or None when broken, what the warning says)."""
     path = config_file(run_dir)
     if not path.is_file():
-        return {}, f"{problem}; kept with an empty config"
+        return {}, f"{problem}: the run is kept, with an empty config"
     try:
-        return parse_config(path.read_bytes(), path), f"{problem}; kept"
+        return parse_config(path.read_bytes(), path), f"{problem}: the run is kept"
     except (BadRunError, OSError):
-        return None, f"{problem}; kept, its config raises RunLoadError when used"
+        return None, f"{problem}: the run is kept, and its config raises RunLoadError when used"
 
 
 def _set_plain(config: Any, key: str, value: Any) -> None:
@@ -353,7 +353,7 @@ class Run(Generic[C, I]):
             index: Keep a Parquet index of the parsed configs, invalidated by each config file's modification
                 time: True for the default cache directory (``$HYDRAFLOW_CACHE_DIR`` or
                 ``~/.cache/hydraflow``), or a directory.
-            n_jobs: Threads reading files (default: :func:`default_n_jobs`).
+            n_jobs: Threads reading files (default: :func:`default_n_jobs`; -1: one per CPU).
             strict: Check the configs now. Without it (HydraFlow's behaviour), one run is read when first
                 used and a run directory without a config has an empty one; a collection keeps every run,
                 with a :class:`CorruptRunWarning` for each one whose config is missing or broken (a broken
@@ -368,7 +368,7 @@ class Run(Generic[C, I]):
             RunLoadError: ``strict`` and a single run directory has no readable config.
         """
         uri = resolve_tracking_uri(tracking_uri)  # fixed now: a later set_tracking_uri does not move it
-        jobs = default_n_jobs() if n_jobs is None else max(1, n_jobs)
+        jobs = default_n_jobs() if n_jobs is None else n_jobs if n_jobs > 0 else os.cpu_count() or 1
         if isinstance(run_dir, (str, os.PathLike)):
             path = Path(run_dir)
             config = None
@@ -395,7 +395,7 @@ class Run(Generic[C, I]):
                         _warn(f"skipped run: {problem}")
                         continue
                     kept, message = _recover(d, problem or f"{d}: unknown problem")
-                    _warn(f"run {message} (strict=True leaves it out)")
+                    _warn(f"{message} (strict=True leaves such runs out)")
                     run = cls(d, impl_factory, config=kept, cfg_type=cfg_type, info_batch=batch)
                     run._problem = None if kept is not None else problem
                 else:
@@ -554,6 +554,8 @@ class Run(Generic[C, I]):
     def _lookup_elsewhere(self, key: str) -> Any:
         if key in ("run_id", "run_dir", "cfg", "impl", "info"):
             return getattr(self, key)
+        if key == "run":
+            return self
         if self.impl_factory is not None:
             value = _lookup_object(self.impl, key)
             if value is not MISSING:
@@ -567,7 +569,8 @@ class Run(Generic[C, I]):
 
         Looked up in the config, then in ``impl``, then in ``info`` (``"status"``, ``"metrics.loss"``,
         ``"params.model.lr"``, ``"tags.hydraflow.fingerprint"``, ``"start_time"``, ...), then among the run's
-        own attributes. ``"run_id"``, ``"run_dir"``, ``"cfg"``, ``"impl"`` and ``"info"`` are also understood.
+        own attributes. ``"run_id"``, ``"run_dir"``, ``"cfg"``, ``"impl"``, ``"info"`` and ``"run"`` (the
+        run itself) are also understood.
         Only keys starting with a :class:`RunInfo` field name (or ``job_name`` / ``duration``) read the
         tracking store. A config value that is a mapping or a list comes as a node of :attr:`cfg`
         (``DictConfig`` / ``ListConfig``, as in HydraFlow: ``run.get("model").lr`` works).
