@@ -103,8 +103,8 @@ def hydra_safe_arguments(arguments: Sequence[str], *, only_needed: bool = False)
     ]
     params: dict[str, str] = {}
     command_line: list[str] = []
-    for i, (argument, (key, _, value)) in enumerate(zip(arguments, split, strict=True)):
-        key = key.strip()
+    for i, (argument, (raw_key, _, value)) in enumerate(zip(arguments, split, strict=True)):
+        key = raw_key.strip()
         if not needed or i > needed[-1] or not task[i] or key in params or routed({key: value}) is None:
             command_line.append(argument)
             continue

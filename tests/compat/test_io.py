@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pytest
@@ -21,6 +20,9 @@ from hydraflow.analysis import (
     iter_run_dirs,
 )
 from hydraflow.tracking.context import get_artifact_dir, log_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture(scope="module", params=["file", "sqlite"])

@@ -77,8 +77,8 @@ def test_values_sort_map_frames(rc) -> None:
     assert np.array_equal(rc.unique("count"), [3, 5])
     assert rc.n_unique("size.width") == 3
     assert rc.to_list("unknown", lambda r: r.get("count"))[-1] == 5
-    first = rc.sort("size.width", "count", reverse=True)[0]
-    assert (first.get("size.width"), first.get("count"), first.get("name")) == (32, 5, "adam")  # ties: reversed too
+    first = rc.sort("size.width", "count", reverse=True)[0]  # ties reversed too: "adam" came after "sgd"
+    assert (first.get("size.width"), first.get("count"), first.get("name")) == (32, 5, "adam")
     assert list(rc.map(lambda r, x, y=2: r.cfg.size.width + x + y, 10, 20))[:3] == [38, 46, 62]
     df = rc.to_frame("size.width", "count", "run_id", twice=lambda r: r.get("count") * 2)
     assert isinstance(df, pl.DataFrame)
