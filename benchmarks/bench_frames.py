@@ -12,6 +12,9 @@ Timed, per revision (one process per round; the list of run directories is not t
 - **load + to_arrow**, **load + to_polars**: the same with the explicit frame types;
 - **filter**, **group_by + agg**: on the loaded collection (as in ``bench_analysis.py``).
 
+Wall time and CPU time (``time.process_time``: all threads of the process) are both shown: on a shared machine
+the wall time follows the other work more than the code, and the CPU time less so.
+
     python benchmarks/bench_frames.py [--baseline main] [--runs 5000] [--repeat 5]
 """
 
@@ -45,10 +48,13 @@ import hydraflow
 from hydraflow.analysis import Run
 pa.array([0])  # one-time imports stay out of the timings
 
+cpu = {}
 def med(f):
-    times, result = [], None
+    times, cpus, result = [], [], None
     for _ in range(repeat):
-        t0 = time.perf_counter(); result = f(); times.append(time.perf_counter() - t0)
+        c0 = time.process_time(); t0 = time.perf_counter(); result = f()
+        times.append(time.perf_counter() - t0); cpus.append(time.process_time() - c0)
+    cpu[len(cpu)] = statistics.median(cpus)
     return statistics.median(times), result
 
 out = {"file": hydraflow.__file__}
@@ -63,6 +69,8 @@ t, sel = med(lambda: runs.filter(model__lr=0.01, data__name=["a", "b"]))
 out["filter"] = t; out["selected"] = len(sel)
 t, _ = med(lambda: runs.group_by("model.name", "data.name").agg(n=len))
 out["group_by"] = t
+for i, key in enumerate(["to_frame", "to_arrow", "to_polars", "filter", "group_by"]):
+    out[key + "_cpu"] = cpu[i]
 print(json.dumps(out))
 """
 
@@ -134,8 +142,11 @@ def main() -> None:
         f"\n### {args.runs:,} runs (file store): {args.baseline} vs this checkout ({head.stdout.strip()}), "
         f"medians of {args.repeat} alternating rounds x 3\n"
     )
-    print(f"| operation | {args.baseline} | this checkout | {args.baseline} / this |")
-    print("|---|---:|---:|---:|")
+    print(
+        f"| operation | {args.baseline} wall | this wall | {args.baseline} / this (wall) "
+        f"| {args.baseline} CPU | this CPU | {args.baseline} / this (CPU) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     rows = [
         (f"load + to_frame ({base[0]['frame_type']} / {ours[0]['frame_type']})", "to_frame"),
         ("load + to_arrow", "to_arrow"),
@@ -145,7 +156,12 @@ def main() -> None:
     ]
     for name, key in rows:
         a, b = med(base, key), med(ours, key)
-        print(f"| {name} | {a * 1000:,.1f} ms | {b * 1000:,.1f} ms | {a / b:.2f}x |")
+        ca, cb = med(base, key + "_cpu"), med(ours, key + "_cpu")
+        print(
+            f"| {name} | {a * 1000:,.1f} ms | {b * 1000:,.1f} ms | {a / b:.2f}x "
+            f"| {ca * 1000:,.1f} ms | {cb * 1000:,.1f} ms | {ca / cb:.2f}x |"
+        )
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
