@@ -66,8 +66,8 @@ class Collection(Sequence[I], Generic[I]):
     dotted keys (``"model.lr"``, ``"metrics.loss"``; ``model__lr`` in keyword form) like :meth:`Run.get`.
 
     >>> c = Collection([{"x": 1, "y": "a"}, {"x": 2, "y": "b"}], lambda i, k, d: i.get(k, d))
-    >>> c.filter(x=2).to_list("y"), c
-    (['b'], Collection(dict, n=2))
+    >>> c.filter(x=2).to_list("y"), c  # the repr names the first item, up to a "(" (as in HydraFlow)
+    (['b'], Collection({'x': 1, 'y': 'a'}, n=2))
     """
 
     _noun: ClassVar[str] = "item"
