@@ -370,7 +370,7 @@ def test_sweep_spreads_over_the_nodes_and_runs_say_where(mn, team_store, store: 
     check = (
         "import sys; from hydraflow import Run, iter_run_dirs; "
         "runs = Run.load(iter_run_dirs(sys.argv[1], tracking_uri=sys.argv[2]), tracking_uri=sys.argv[2]); "
-        "print(sorted(zip(runs.values('a'), runs.values('host'), runs.to_frame('a', 'host').column('host').to_pylist())))"
+        "print(sorted(zip(runs.values('a'), runs.values('host'), runs.to_frame('a', 'host')['host'].to_list())))"
     )
     out = run_python("-c", check, lab.experiment, uri, cwd=mn.workdir).stdout
     assert out.strip() == str(sorted((a, h, h) for a, h in hosts.items()))

@@ -49,25 +49,25 @@ def _qstat(*ids: str) -> dict:
     return json.loads(out or "{}").get("Jobs", {})
 
 
-def test_200_jobs_in_4_tasks_make_200_runs_and_a_rerun_queues_nothing(tracked: Packed) -> None:
-    args = [*FAST, "hydra.launcher.jobs_per_task=50", "a=range(200)"]
+def test_48_jobs_in_4_tasks_make_48_runs_and_a_rerun_queues_nothing(tracked: Packed) -> None:
+    args = [*FAST, "hydra.launcher.jobs_per_task=12", "a=range(48)"]
     proc = tracked.run(PBS, *args, timeout=1200)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert tracked.count("qsub") == 1
     (script,) = tracked.scripts()
     assert "#PBS -J 0-3" in script
-    assert "submitting 200 jobs in 4 tasks of up to 50 as 1 job array" in out
+    assert "submitting 48 jobs in 4 tasks of up to 12 as 1 job array" in out
     con = sqlite3.connect(tracked.tmp / "mlflow.db")
-    assert con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall() == [("FINISHED", 200)]
-    assert len(list(tracked.marks.iterdir())) == 200
+    assert con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall() == [("FINISHED", 48)]
+    assert len(list(tracked.marks.iterdir())) == 48
     tracked.reset_calls()
     proc = tracked.run(PBS, *args, sweep="rerun", timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert tracked.count("qsub") == 0
     assert tracked.count("qstat") <= 1  # qstat -B once: the server's max_array_size, no job polled
-    assert "200 of 200 jobs already have a FINISHED MLflow run: not launched" in out
+    assert "48 of 48 jobs already have a FINISHED MLflow run: not launched" in out
 
 
 def test_concurrent_jobs_get_their_own_cpus(packed: Packed) -> None:
