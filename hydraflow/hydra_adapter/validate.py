@@ -78,7 +78,7 @@ class _Validator:
     def split_element(
         self, job: int, sweep: Sweep, element: Sequence[str]
     ) -> tuple[tuple[str, ...], list[str]]:
-        """(config-group overrides, value overrides) of one factor element; a bad override names job ``job``."""
+        """(config-group overrides, value overrides) of one factor element; an error names job ``job``."""
         try:
             return self.classifier.split(element)
         except OverrideError as exc:
@@ -142,7 +142,7 @@ class _Part:
 
 @dataclass
 class _Factor:
-    """One factor of the sweep, classified: its parts by group tuple and its value overrides in every element."""
+    """One factor of the sweep, classified: parts by group tuple, value overrides of all its elements."""
 
     seq: Seq[tuple[str, ...]]
     stride: int  # jobs between two consecutive elements of this factor (the product of the later sizes)
@@ -189,7 +189,7 @@ def validate(sweep: Sweep, config_loader: Any, master: DictConfig) -> Validation
     v.report.distinct_overrides = len(v.classifier.parsed)
     shared = [text for f in factors for text in (f.shared or {})]
     shared_set = set(shared)
-    # (parts of the combination, value override or None for every job of the combination) to compose job by job
+    # (combination, value override or None for all its jobs): the jobs to compose one by one
     full: list[tuple[tuple[tuple[str, ...], ...], str | None]] = []
     for keys in itertools.product(*(list(f.parts) for f in factors)):
         parts = [f.parts[k] for f, k in zip(factors, keys, strict=True)]

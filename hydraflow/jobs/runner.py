@@ -54,7 +54,7 @@ def _print(text: str) -> None:
 
 
 def job_order(job_file: JobFile, names: Sequence[str] = ()) -> list[Job]:
-    """The jobs to run for ``names`` (all jobs when empty) and everything they need, dependencies first.
+    r"""The jobs to run for ``names`` (all jobs when empty) and everything they need, dependencies first.
 
     Jobs keep their file order wherever ``needs`` allows it: the next job is always the first job of the file
     whose needs are all placed (Kahn's algorithm with a heap of file positions: O(n log n + needs), where
