@@ -113,13 +113,15 @@ class Pool:
                         log.warning("#%d FAILED: %s", child.job_num, first_error_line(ret))
                     progress.job_done(failed=failed, running=len(self.running))
                 self._enforce_timeouts()
-        except BaseException:
+        except BaseException as exc:
             n = len(self.running)
             if n:
                 log.warning(
                     "hydraflow_local: interrupted, stopping %d running job%s", n, "" if n == 1 else "s"
                 )
                 self._stop_all("the launcher was interrupted")
+            if isinstance(exc, KeyboardInterrupt):  # said above: exit 130 (128 + SIGINT), no traceback
+                raise SystemExit(130) from None
             raise
         finally:
             gc.unfreeze()
