@@ -130,7 +130,9 @@ def test_ctrl_c_at_a_terminal_kills_the_runs_says_it_once_and_a_rerun_resumes(tm
     client_runs = app.runs()
     for run_id in ids.values():
         art = client_runs[run_id].info.artifact_uri.removeprefix("file://")
-        assert f"job stopped by SIGINT, run {run_id} marked KILLED" in (tmp_path / art / "app.log").read_text()
+        assert (
+            f"job stopped by SIGINT, run {run_id} marked KILLED" in (tmp_path / art / "app.log").read_text()
+        )
     # a rerun resumes both runs (same ids) and finishes them; no new run
     before = set(app.runs())
     for p in app.marks.iterdir():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hydraflow.analysis import _fastyaml
+from hydraflow.analysis._errors import CorruptRunWarning
 from hydraflow.analysis.info import STATUS_BY_CODE, RunInfo, datetime_from_ms
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["experiment_meta", "is_experiment_dir", "is_run_dir", "iter_run_dirs", "read_info"]
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_META_KEYS = ("run_id", "status", "start_time")  # what every meta.yaml MLflow writes has (and RunInfo needs)
 _START_TIME = re.compile(r"^start_time: *(\d+)", re.MULTILINE)
 
 
@@ -71,22 +74,55 @@ def iter_run_dirs(root: Path, match: Callable[[str], bool], include_deleted: boo
         exp_dirs += sorted((p for p in trash.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name))
     for exp_dir in exp_dirs:
         meta = experiment_meta(exp_dir)
-        if not meta or not match(str(meta.get("name", ""))):
+        if not meta:
+            _warn_unreadable_experiment(exp_dir)
+            continue
+        if not match(str(meta.get("name", ""))):
             continue
         if not include_deleted and meta.get("lifecycle_stage") == "deleted":
             continue
         yield from _experiment_runs(exp_dir, include_deleted)
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, CorruptRunWarning, stacklevel=5)
+
+
+def _warn_unreadable_experiment(exp_dir: Path) -> None:
+    """A directory of the store whose ``meta.yaml`` cannot be read: said, unless it has none (not ours)."""
+    path = exp_dir / "meta.yaml"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        _warn(f"skipped experiment {exp_dir}: cannot read {path}: {exc.strerror or exc}")
+        return
+    _warn(f"skipped experiment {exp_dir}: {path} is {'empty' if not data.strip() else 'not a YAML mapping'}")
+
+
 def _experiment_runs(exp_dir: Path, include_deleted: bool) -> list[Path]:
-    """An experiment's run dirs in start-time order (like the sqlite store); deleted ones dropped."""
+    """An experiment's run dirs in start-time order (like the sqlite store); deleted ones dropped.
+
+    A run directory that cannot be read (permissions) is skipped with a :class:`CorruptRunWarning`.
+    """
     keyed: list[tuple[int, str, Path]] = []
-    for run_dir in (p for p in exp_dir.iterdir() if p.is_dir()):
+    try:
+        entries = [Path(e.path) for e in os.scandir(exp_dir) if e.is_dir()]
+    except OSError as exc:
+        _warn(f"skipped experiment {exp_dir}: cannot list its runs: {exc.strerror or exc}")
+        return []
+    for run_dir in entries:
         try:
             text = (run_dir / "meta.yaml").read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            if (run_dir / "artifacts").is_dir():  # Run.load reports it (missing meta.yaml), not hidden here
+        except FileNotFoundError:
+            # not a run (the experiment's tags/), or a partial run that Run.load reports (no meta.yaml)
+            if os.path.isdir(os.path.join(run_dir, "artifacts")):  # noqa: PTH112, PTH118 - never raises
                 keyed.append((0, run_dir.name, run_dir))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:  # chmod 000, a damaged disk, binary garbage
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            _warn(f"skipped run {run_dir}: cannot read {run_dir / 'meta.yaml'}: {why}")
             continue
         if not include_deleted and "lifecycle_stage: deleted" in text:
             continue
@@ -198,14 +234,22 @@ def read_info(run_dir: Path) -> RunInfo:
         yaml.YAMLError: ``meta.yaml`` is not YAML.
         ValueError: ``meta.yaml`` is not a mapping.
     """
-    data = (run_dir / "meta.yaml").read_bytes()
+    path = run_dir / "meta.yaml"
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):  # MLflow writes it whole, newline-terminated: a cut file or an empty one
+        msg = f"{path} is {'empty' if not data else 'truncated (no final newline)'}"
+        raise ValueError(msg)
     try:
         meta = _fastyaml.load(data)
     except _fastyaml.Unsupported:
         meta = yaml.load(data, Loader=_LOADER)  # noqa: S506 - CSafeLoader
     if not isinstance(meta, dict):
-        msg = f"{run_dir / 'meta.yaml'} is not a mapping"
+        msg = f"{path} is not a mapping"
         raise ValueError(msg)  # noqa: TRY004 - a content error, not a type error of the caller
+    missing = [key for key in _META_KEYS if key not in meta]
+    if missing:  # cut at a line end: the keys are written in order, the last ones are gone
+        msg = f"{path} is incomplete (no {', '.join(missing)})"
+        raise ValueError(msg)
     status = meta.get("status")
     if isinstance(status, int):
         status = STATUS_BY_CODE.get(status, str(status))
