@@ -86,8 +86,16 @@ def test_damaged_files_are_named_and_their_runs_skipped_or_marked(file_store: St
     meta = (cut_meta / "meta.yaml").read_bytes()
     (cut_meta / "meta.yaml").write_bytes(meta[: meta.index(b"\nstart_time:") + 1])  # cut at a line end
 
+    (good / "metrics" / "loss").write_text("garbage\n")
+    (good / "params" / "seed").write_bytes(b"\xff\xfe\n")
+
+    def load() -> tuple[dict[str, str | None], bool]:
+        runs = Run.load(iter_run_dirs("train", tracking_uri=root))
+        has_seed = "seed" in next(r for r in runs if r.run_id == good.name).info.params
+        return {r.run_id: r.info.status for r in runs}, has_seed
+
     with pytest.warns(CorruptRunWarning) as record:
-        statuses = {r.run_id: r.info.status for r in Run.load(iter_run_dirs("train", tracking_uri=root))}
+        statuses, has_seed = load()
     messages = "\n".join(str(w.message) for w in record)
     assert sorted(statuses) == sorted([cut_meta.name, good.name]), messages
     assert statuses[cut_meta.name] is None  # loaded, its info marked unknown, and said so
@@ -97,6 +105,10 @@ def test_damaged_files_are_named_and_their_runs_skipped_or_marked(file_store: St
     assert f"{config(bomb)} is too large to load: over 1000000 values" in messages
     assert f"{config(deep)} is nested too deep to load" in messages
     assert f"{cut_meta / 'meta.yaml'} is incomplete (no status, start_time)" in messages
+    # garbage in a metric or a param file: the value is dropped, and said so
+    assert f"metric file {good / 'metrics' / 'loss'}: 1 line(s) are not" in messages
+    assert not has_seed
+    assert f"ignored {good / 'params' / 'seed'}: 'utf-8' codec can't decode" in messages
 
 
 def test_runs_of_an_unknown_experiment_is_an_error(sqlite_store: Store) -> None:

@@ -7,7 +7,6 @@ move to ``<root>/.trash``. One file per param, tag and metric: params and tags a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import warnings
@@ -181,30 +180,39 @@ def _read_tree(root: Path) -> dict[str, str]:
             for sub_key, value in _read_tree(Path(entry.path)).items():
                 out[f"{entry.name}/{sub_key}"] = value
         else:
-            with contextlib.suppress(OSError, UnicodeDecodeError):
+            try:
                 out[entry.name] = Path(entry.path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                _warn(f"ignored {entry.path}: {why}")
     return out
 
 
 def _latest_metric(path: str) -> float | None:
-    """The value of the latest entry of a metric file (lines ``<timestamp> <value> <step>``)."""
+    """The value of the latest entry of a metric file (lines ``<timestamp> <value> <step>``).
+
+    Lines that are not such a triple are skipped with a :class:`CorruptRunWarning`.
+    """
     best: tuple[int, int, float] | None = None
     try:
         with open(path, encoding="utf-8") as f:  # noqa: PTH123 - hot path: no pathlib
             text = f.read()
     except (OSError, UnicodeDecodeError):
         return None
+    bad = 0
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) < 2:  # noqa: PLR2004
-            continue
         try:
             ts, value = int(parts[0]), float(parts[1])
             step = int(parts[2]) if len(parts) > 2 else 0  # noqa: PLR2004
-        except ValueError:
+        except (ValueError, IndexError):
+            bad += bool(line.strip())
             continue
         if best is None or (step, ts) >= best[:2]:
             best = (step, ts, value)
+    if bad:
+        kept = "the metric dropped" if best is None else "the other lines read"
+        _warn(f"metric file {path}: {bad} line(s) are not '<timestamp> <value> <step>'; {kept}")
     return None if best is None else best[2]
 
 
