@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, setup_globals
 
+from hydraflow.launch import remote
 from hydraflow.launch.common import JobFailedError, Progress, array_id, first_error_line, plural, run_in_sweep
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class HydraJob:
         env = submitit.JobEnvironment()
         ret = run_in_sweep(shared.hydra_context, shared.task_function, sweep_config, env.job_id, job_num)
         _link_scheduler_logs(ret, env)
+        remote.keep_traceback(ret, (str(env.paths.stdout), str(env.paths.stderr)))
         return ret
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -181,14 +183,12 @@ def write_shared(
     composed: dict[str, Any] | None = None,
 ) -> str:
     """Pickle the state shared by all jobs of a batch once; returns its path."""
-    import cloudpickle
-
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"hydraflow_shared_{uuid.uuid4().hex}.pkl"
     shared = _Shared(hydra_context, config, task_function, Singleton.get_state(), composed)
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as f:
-        cloudpickle.dump(shared, f)
+        remote.dump(shared, f)  # the task function with its real file names (tracebacks on the cluster)
     tmp.replace(path)
     return str(path)
 
@@ -238,7 +238,7 @@ def run_batch(backend: Backend, batch: Batch, folder_root: Path) -> list[JobRetu
     shared = write_shared(folder_root, batch.hydra_context, batch.config, batch.task_function, composed)
     fn = HydraJob(shared)
     jobs: list[Any] = []
-    with _cancel_on_signal(backend, jobs):
+    with _removed(Path(shared)), _cancel_on_signal(backend, jobs):
         for start in range(0, total, size):
             chunk = [list(o) for o in job_overrides[start : start + size]]
             nums = [initial_job_idx + start + k for k in range(len(chunk))]
@@ -251,10 +251,17 @@ def run_batch(backend: Backend, batch: Batch, folder_root: Path) -> list[JobRetu
                 nums[0],
                 nums[-1],
             )
-        results = _wait(backend, jobs, [list(o) for o in job_overrides], initial_job_idx)
-    with contextlib.suppress(OSError):
-        Path(shared).unlink()
-    return results
+        return _wait(backend, jobs, [list(o) for o in job_overrides], initial_job_idx)
+
+
+@contextlib.contextmanager
+def _removed(path: Path) -> Iterator[None]:
+    """Remove ``path`` at the end, whatever happened (every job is finished or cancelled by then)."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _wait(
@@ -270,12 +277,12 @@ def _wait(
     conf = backend.conf
     progress = Progress(len(jobs), mode=conf.progress, label=backend.name)
     submitted = last_query = time.monotonic()
-    running: int | None = None
+    running: set[int] = set()  # outstanding jobs RUNNING at the last query (finished ones leave it at once)
     try:
         while True:
             # 1. result files: a stat per outstanding job, every poll interval
             _scan_results(jobs, remaining, results, overrides, initial_job_idx)
-            _count_finished(remaining, results, progress, initial_job_idx)
+            _count_finished(remaining, results, progress, initial_job_idx, running)
             if not remaining:
                 break
             # 2. the scheduler: one query for the whole batch, backing off like submitit's watcher
@@ -285,7 +292,7 @@ def _wait(
             if not states or now - last_query >= delay:
                 states = backend.poll_states([jobs[i] for i in sorted(remaining)])
                 last_query = now = time.monotonic()
-                running = sum(states.get(jobs[i].job_id) == "RUNNING" for i in remaining)
+                running = {i for i in remaining if states.get(jobs[i].job_id) == "RUNNING"}
                 for i in sorted(remaining):
                     if _grace(backend, states.get(jobs[i].job_id, "PENDING")) is None:
                         terminal_since.pop(i, None)
@@ -299,7 +306,7 @@ def _wait(
                 grace = _grace(backend, state)
                 if results[i] is None and grace is not None and now - terminal_since[i] >= grace:
                     results[i] = _no_result(jobs[i], overrides[i], initial_job_idx + i, state)
-            _count_finished(remaining, results, progress, initial_job_idx, running=running)
+            _count_finished(remaining, results, progress, initial_job_idx, running)
             if not remaining:
                 break
             time.sleep(conf.poll_interval_s)
@@ -333,18 +340,19 @@ def _count_finished(
     results: list[JobReturn | None],
     progress: Progress,
     initial_job_idx: int,
-    running: int | None = None,
+    running: set[int],
 ) -> None:
     for i in sorted(remaining):
         ret = results[i]
         if ret is None:
             continue
         remaining.discard(i)
+        running.discard(i)  # the count shown stays true between two scheduler queries
         failed = ret.status != JobStatus.COMPLETED
         if failed:
-            log.warning("#%d FAILED: %s", initial_job_idx + i, first_error_line(ret))
-        progress.job_done(failed=failed)
-    progress.update(running=running)
+            log.warning("#%d FAILED: %s%s", initial_job_idx + i, first_error_line(ret), remote.logs_note(ret))
+        progress.job_done(failed=failed, running=len(running))
+    progress.update(running=len(running))
 
 
 def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
@@ -358,6 +366,7 @@ def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
         error = JobFailedError(f"job #{job_num} ({job.job_id}): cannot read its result file: {exc!r}")
         return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
     if outcome == "success" and isinstance(value, JobReturn):
+        remote.restore_traceback(value)
         return value
     error = JobFailedError(
         f"job #{job_num} ({' '.join(overrides)}), scheduler job {job.job_id}, failed:\n{value}\n"
@@ -403,9 +412,9 @@ def _cancel_on_signal(backend: Backend, jobs: list[Any]) -> Iterator[None]:
         for signum, previous in old.items():  # a second Ctrl-C must not interrupt the cancellation
             signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else previous)
         _cancel_outstanding(backend, jobs, exc)
-        if isinstance(exc, _Interrupted):
-            if exc.signum == signal.SIGINT:
-                raise KeyboardInterrupt from None
+        if isinstance(exc, _Interrupted):  # said by _cancel_outstanding: exit 128 + signal, no traceback
+            if exc.signum == signal.SIGINT:  # the process is exiting: a second Ctrl-C must not cut that short
+                old.pop(signal.SIGINT, None)  # (Python dies by SIGINT, exit -2, at a late KeyboardInterrupt)
             raise SystemExit(128 + exc.signum) from None
         raise
     finally:
@@ -431,6 +440,24 @@ def _cancel_outstanding(backend: Backend, jobs: list[Any], exc: BaseException) -
             f"(job array{arrays_s} {' '.join(arrays)})"
         )
     log.warning("%s", message)
-    with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: the log line above remains
-        sys.stderr.write(message + os.linesep)
-        sys.stderr.flush()
+    if not _on_console(log):  # once on the terminal: by the log line, else here
+        with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: the log line above remains
+            sys.stderr.write(message + os.linesep)
+            sys.stderr.flush()
+
+
+def _on_console(logger: logging.Logger) -> bool:
+    """Whether a warning of ``logger`` reaches stdout or stderr (Hydra's console handler writes to stdout)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            stream = getattr(handler, "stream", None)
+            if handler.level <= logging.WARNING and stream in {
+                sys.stdout,
+                sys.stderr,
+                sys.__stdout__,
+                sys.__stderr__,
+            }:
+                return logger.isEnabledFor(logging.WARNING)
+        current = current.parent if current.propagate else None
+    return False
