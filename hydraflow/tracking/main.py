@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from hydraflow.tracking.stop import StopGuard
 
-__all__ = ["DRY_RUN_ENV", "DRY_RUN_FLAG", "flatten_params", "main"]
+__all__ = ["DRY_RUN_ENV", "DRY_RUN_FLAG", "flatten_params", "main", "run_name"]
 
 log = logging.getLogger("hydraflow")
 
@@ -280,6 +280,21 @@ def _version() -> str:
     return __version__
 
 
+RUN_NAME_MAX = 250  # characters of an MLflow run name (its UI and search stay usable)
+
+
+def run_name(job_name: str, override_dirname: str) -> str:
+    """The MLflow run name of a job: its overrides (MLflow would pick a random one, ``masked-hog-525``).
+
+    >>> run_name("train", "lr=0.1,model=mlp"), run_name("train", "")
+    ('lr=0.1,model=mlp', 'train')
+    >>> len(run_name("train", "x=" + "9" * 400))
+    250
+    """
+    name = override_dirname or job_name
+    return name if len(name) <= RUN_NAME_MAX else name[: RUN_NAME_MAX - 1] + "…"
+
+
 def _execute(  # noqa: PLR0917
     fn: Callable[[Run, Any], Any],
     cfg: Any,
@@ -307,7 +322,8 @@ def _execute(  # noqa: PLR0917
     with guard:
         try:
             if existing is None:
-                created = retry(client.create_run, exp_id, tags=tags, what="create_run")
+                name = run_name(str(hc.job.name), str(hc.job.get("override_dirname") or ""))
+                created = retry(client.create_run, exp_id, tags=tags, run_name=name, what="create_run")
                 started.append(run_id := created.info.run_id)
                 old_params: dict[str, str] = {}
             else:
