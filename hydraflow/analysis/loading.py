@@ -296,12 +296,19 @@ def parallel_map(fn: Callable[[T], U], items: list[T], n_jobs: int) -> list[U]:
         return list(pool.map(fn, items, chunksize=_POOL_MIN_ITEMS))
 
 
+def load_all_configs(
+    run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
+) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+    """Load the configs of ``run_dirs`` (in order): ``(dir, config, None)`` or ``(dir, None, problem)``."""
+    dirs = list(run_dirs)
+    return _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
+
+
 def load_configs(
     run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
 ) -> list[tuple[Path, dict[str, Any]]]:
     """Load the configs of ``run_dirs`` (in order), skipping bad runs with a :class:`CorruptRunWarning`."""
-    dirs = list(run_dirs)
-    results = _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
+    results = load_all_configs(run_dirs, n_jobs=n_jobs, cache_dir=cache_dir)
     out: list[tuple[Path, dict[str, Any]]] = []
     for run_dir, cfg, problem in results:
         if cfg is None:

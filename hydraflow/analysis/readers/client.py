@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from pathlib import Path
 
-__all__ = ["iter_run_dirs", "read_infos"]
+__all__ = ["iter_experiments", "iter_run_dirs", "read_infos"]
 
 _PAGE = 1000
 _MAX_EXPERIMENTS = 100  # per search_runs call (MLflow's limit)
@@ -126,3 +126,12 @@ def iter_run_dirs(uri: str, match: Callable[[str], bool], include_deleted: bool)
             warnings.warn(msg, CorruptRunWarning, stacklevel=4)
             continue
         yield run_dir
+
+
+def iter_experiments(uri: str, include_deleted: bool) -> Iterator[tuple[str, str]]:
+    """``(name, artifact location)`` of each experiment of the store."""
+    from mlflow.entities import ViewType
+
+    view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
+    for e in _client(uri).search_experiments(view_type=view):
+        yield str(e.name), str(e.artifact_location or "")

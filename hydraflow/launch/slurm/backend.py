@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.errors import CompactHydraException
 
-from hydraflow.launch.batch import Backend, HydraJob, run_batch
+from hydraflow.launch.batch import Backend, run_batch
 from hydraflow.launch.config import SlurmConfig
 from hydraflow.launch.slurm.queries import SlurmQueries, effective_max_array_size
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from hydra.core.utils import JobReturn
 
@@ -90,13 +90,13 @@ def launch(conf: SlurmConfig, batch: Batch) -> list[JobReturn]:
 
     root = Path(JobPaths.get_first_id_independent_folder(executor.folder))
 
-    def submit(fn: HydraJob, overrides: list[list[str]], nums: list[int]) -> list[Any]:
-        spec = array_spec(len(overrides), conf.array_parallelism, conf.additional_parameters)
+    def submit(fn: Callable[..., Any], args: list[list[Any]]) -> list[Any]:
+        spec = array_spec(len(args[0]), conf.array_parallelism, conf.additional_parameters)
         executor.update_parameters(additional_parameters=spec)
         before = _pending_files(root)
         try:
             with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's refusal: ours says it
-                return executor.map_array(fn, overrides, nums)
+                return executor.map_array(fn, *args)
         except submitit.core.utils.FailedJobError as exc:  # sbatch said no: its words, on one line
             _remove(_pending_files(root) - before)
             raise SlurmSubmissionError(
