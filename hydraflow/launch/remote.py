@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
 
-__all__ = ["RemoteTraceback", "dump", "keep_traceback", "logs_note", "restore_traceback"]
+__all__ = ["RemoteTraceback", "dump", "keep_traceback", "restore_traceback"]
 
 _ATTRIBUTE = "_hydraflow_remote_traceback"
-_LOGS = "_hydraflow_logs"
 
 
 def _reduce_code(code: types.CodeType) -> tuple[Any, tuple[bytes]]:
@@ -70,7 +69,6 @@ def keep_traceback(ret: JobReturn, logs: tuple[str, str]) -> None:
     text += f"logs of the job: {logs[0]} {logs[1]}\n"
     try:
         setattr(error, _ATTRIBUTE, text)
-        setattr(error, _LOGS, f"{logs[0]} {logs[1]}")
     except (AttributeError, TypeError):  # an exception without a __dict__: its message still goes back
         return
 
@@ -81,9 +79,3 @@ def restore_traceback(ret: JobReturn) -> None:
     text = getattr(error, _ATTRIBUTE, None)
     if isinstance(error, BaseException) and isinstance(text, str) and error.__cause__ is None:
         error.__cause__ = RemoteTraceback(text)
-
-
-def logs_note(ret: JobReturn) -> str:
-    """`` (logs: OUT ERR)`` for a failed job whose worker sent its log paths, else ``""``."""
-    logs = getattr(ret._return_value, _LOGS, None)  # noqa: SLF001
-    return f" (logs: {logs})" if isinstance(logs, str) else ""
