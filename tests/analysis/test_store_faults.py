@@ -90,7 +90,7 @@ def test_damaged_files_are_named_and_their_runs_skipped_or_marked(file_store: St
     (good / "params" / "seed").write_bytes(b"\xff\xfe\n")
 
     def load() -> tuple[dict[str, str | None], bool]:
-        runs = Run.load(iter_run_dirs("train", tracking_uri=root))
+        runs = Run.load(iter_run_dirs("train", tracking_uri=root), strict=True)  # damaged runs left out
         has_seed = "seed" in next(r for r in runs if r.run_id == good.name).info.params
         return {r.run_id: r.info.status for r in runs}, has_seed
 
