@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overloa
 from typing_extensions import Self
 
 from hydraflow import settings
+from hydraflow.analysis import remote
 from hydraflow.analysis._errors import RunLoadError
 from hydraflow.analysis.collection import RunCollection
 from hydraflow.analysis.info import INFO_KEYS
@@ -350,7 +351,7 @@ class Run(Generic[C, I]):
             if factory is None:
                 self._impl = None
             else:
-                artifacts = self.run_dir / "artifacts"
+                artifacts = self.path()  # a remote run's artifacts are fetched first
                 if _n_positional(factory) >= 2:  # noqa: PLR2004
                     self._impl = factory(artifacts, self.cfg)  # type: ignore[call-arg]
                 else:
@@ -471,7 +472,12 @@ class Run(Generic[C, I]):
     # ------------------------------------------------------------------ artifacts
 
     def path(self, relative: str | os.PathLike[str] = "") -> Path:
-        """A path inside the run's artifact directory (``<run dir>/artifacts/<relative>``)."""
+        """A path inside the run's artifact directory (``<run dir>/artifacts/<relative>``).
+
+        For a run whose artifacts are not on this machine (a server with proxied artifacts, S3...), the file
+        or directory is fetched into the artifact cache first, once per run state (see :mod:`~.remote`).
+        """
+        remote.ensure(self.run_dir, relative, lambda: self.info)
         return self.run_dir / "artifacts" / relative
 
     def iterdir(self, relative: str = "") -> Iterator[Path]:
