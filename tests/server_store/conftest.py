@@ -29,9 +29,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 APP = textwrap.dedent(
-    '''
+    """
     from dataclasses import dataclass, field
-    import os
     from pathlib import Path
 
     import hydraflow
@@ -51,17 +50,20 @@ APP = textwrap.dedent(
 
     @hydraflow.main(Config)
     def app(run, cfg):
-        Path("weights").mkdir(exist_ok=True)
-        Path("weights/w.txt").write_text(f"{cfg.model.lr} {cfg.seed}")
+        import tempfile
+
         import mlflow
-        mlflow.log_artifacts("weights", "model")
+
+        weights = Path(tempfile.mkdtemp())  # jobs run at once share the working directory
+        (weights / "w.txt").write_text(f"{cfg.model.lr} {cfg.seed}")
+        mlflow.log_artifacts(str(weights), "model")
         mlflow.log_metric("loss", cfg.model.lr * cfg.model.depth + cfg.seed)
         return cfg.seed
 
 
     if __name__ == "__main__":
         app()
-    '''
+    """
 )
 
 
@@ -74,7 +76,9 @@ class App:
     name: str
     env: dict[str, str] = field(default_factory=dict)
 
-    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -120,7 +124,9 @@ def artifact_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest) -> Any:
     """A session ``mlflow server`` with proxied artifacts, on sqlite or on PostgreSQL."""
-    return request.getfixturevalue(f"mlflow_server_{'postgres' if request.param == 'postgresql' else 'sqlite'}")
+    return request.getfixturevalue(
+        f"mlflow_server_{'postgres' if request.param == 'postgresql' else 'sqlite'}"
+    )
 
 
 @pytest.fixture

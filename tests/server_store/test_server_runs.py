@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
 from hydraflow.analysis import CorruptRunWarning, Run, iter_run_dirs
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 GRID = ["model.lr=0.1,0.01", "seed=0,1,2"]
 
