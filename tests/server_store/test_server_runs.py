@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 import yaml
 
 from hydraflow.analysis import CorruptRunWarning, Run, iter_run_dirs
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 GRID = ["model.lr=0.1,0.01", "seed=0,1,2"]
 
@@ -130,3 +127,22 @@ def test_runs_without_config_are_skipped_with_a_warning(server, app) -> None:
     messages = [str(w.message) for w in caught if issubclass(w.category, CorruptRunWarning)]
     assert len(messages) == 2
     assert all(bare.info.run_id in m and ".hydra/config.yaml" in m for m in messages)
+
+
+@pytest.mark.slow  # one sweep of two jobs
+def test_analysis_page_server_example(mlflow_server_sqlite, app, capsys: pytest.CaptureFixture[str]) -> None:
+    """The example of docs/analysis.md, "Runs on an mlflow server", run against a real server."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "analysis.md").read_text()
+    section = doc.split("## Runs on an mlflow server", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert code is not None
+    a = app(mlflow_server_sqlite.uri)
+    a.run("-m", "seed=0,1")
+    source = code.group(1).replace('"http://127.0.0.1:5000"', repr(a.uri)).replace('"train"', repr(a.name))
+    namespace: dict[str, object] = {}
+    exec(compile(source, "docs/analysis.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    assert len(namespace["runs"]) == 2  # type: ignore[arg-type]
+    assert namespace["weights"].read_text().startswith("0.1 ")  # type: ignore[attr-defined]
+    assert "model.lr" in capsys.readouterr().out
