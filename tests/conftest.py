@@ -5,8 +5,11 @@ Markers (declared in ``pyproject.toml``):
 - ``slurm``: needs the single-node SLURM cluster (``tests/cluster/slurm_up.sh``, started by ``nox -s tests``).
   Without a reachable cluster such a test is skipped on a developer machine and **fails** when ``CI`` is set.
 - ``torque``: needs the Torque-style ``qsub``/``qstat``/``qdel`` wrappers of slurm-wlm-torque over that cluster.
-- ``slow``: takes about 10 s or more on a 2-core machine, **or needs the real cluster**: every ``slurm`` and
-  ``torque`` test gets ``slow`` automatically (below), so ``nox -s fast`` (everything not slow) needs no cluster.
+- ``pbs``: needs the single-node OpenPBS server (``tests/cluster/pbs_up.sh``, started by ``nox -s tests``). Skipped
+  where it is not running; a failure under ``CI`` when it could have been started (its source tarball or a build is
+  present).
+- ``slow``: takes about 10 s or more on a 2-core machine, **or needs the real cluster**: every ``slurm``,
+  ``torque``, ``multinode`` and ``pbs`` test gets ``slow`` automatically (below), so ``nox -s fast`` (everything not slow) needs no cluster.
 - ``mlflow_server(artifacts=..., backend=..., backend_store_uri=...)``: uses the ``mlflow_server`` fixture with
   these arguments; the server is booted when collection ends, while the other tests run.
 
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 
 # Markers of tests that need a real cluster: each of them is also `slow` and in the `cluster` xdist group.
-CLUSTER_MARKERS = ("slurm", "torque", "multinode")
+CLUSTER_MARKERS = ("slurm", "torque", "multinode", "pbs")
 
 
 @functools.cache
@@ -77,6 +80,70 @@ def _require(problem: str | None, what: str) -> None:
     pytest.skip(msg)
 
 
+# --- OpenPBS (tests/cluster/pbs_up.sh) ---
+PBS_BIN = Path(os.environ.get("HF_PBS_PREFIX", "/opt/pbs")) / "bin"
+PBS_TARBALL = Path(
+    os.environ.get("HF_OPENPBS_TARBALL") or ROOT.parent / "shared/reference/openpbs/openpbs-src.tar.gz"
+)
+
+
+def _alive(pid: str | None) -> bool:
+    """Whether process ``pid`` runs (a zombie, never reaped by its parent nox, does not)."""
+    try:
+        stat = Path(f"/proc/{int(pid or '')}/stat").read_text()
+    except (OSError, ValueError):
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@functools.cache
+def _pbs_problem() -> str | None:
+    """Why the OpenPBS server cannot be used, or None; first waits for a bring-up ``nox -s tests`` started."""
+    up_log = os.environ.get("HF_PBS_UP_LOG")  # nox builds/starts PBS in the background while tests run
+    if up_log:
+        rc_file = Path(f"{up_log}.rc")
+        deadline = time.monotonic() + 1800
+        while (
+            not rc_file.exists() and time.monotonic() < deadline and _alive(os.environ.get("HF_PBS_UP_PID"))
+        ):
+            time.sleep(2)
+        rc = (
+            rc_file.read_text().strip()
+            if rc_file.exists()
+            else "ended without an exit status, or still running"
+        )
+        if rc != "0":
+            tail = Path(up_log).read_text(errors="replace").splitlines()[-5:] if Path(up_log).exists() else []
+            return f"pbs_up.sh failed ({rc}): " + " | ".join(tail)
+    try:
+        server = subprocess.run(
+            [PBS_BIN / "qstat", "-B"], capture_output=True, text=True, timeout=30, check=False
+        )
+        nodes = subprocess.run(
+            [PBS_BIN / "pbsnodes", "-a"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{PBS_BIN}/qstat: {exc}"
+    if server.returncode != 0:
+        return f"pbs_server does not answer (qstat -B: {server.stderr.strip()})"
+    if not any(s in nodes.stdout for s in ("state = free", "state = job-busy")):
+        return f"no usable PBS node (pbsnodes -a: {nodes.stdout.strip()} {nodes.stderr.strip()})"
+    return None
+
+
+def _require_pbs() -> None:
+    problem = _pbs_problem()
+    if problem is None:
+        return
+    msg = (
+        f"OpenPBS server unavailable: {problem}. Start it with `bash tests/cluster/pbs_up.sh` (as root; builds "
+        f"OpenPBS into {PBS_BIN.parent} once, from {PBS_TARBALL} or $HF_OPENPBS_TARBALL)"
+    )
+    if os.environ.get("CI") and (PBS_TARBALL.is_file() or (PBS_BIN / "qsub").exists()):
+        pytest.fail(f"{msg} (CI is set and OpenPBS can be started here: PBS tests must run)")
+    pytest.skip(msg)
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker and before xdist reads its groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every cluster test (``CLUSTER_MARKERS``) is also ``slow``: ``nox -s fast`` must run without a cluster.
@@ -95,6 +162,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _require(_slurm_problem(), "SLURM cluster")
     if item.get_closest_marker("torque"):
         _require(_torque_problem(), "Torque commands over SLURM")
+    if item.get_closest_marker("pbs"):
+        _require_pbs()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ import yaml
 from hydraflow.jobs.safe_yaml import UnsafeYAML, compose, split_args
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 Kind = Literal["run", "call", "submit"]
 
@@ -308,6 +308,23 @@ class _Reader:
             items.append((key, key_node, value_node))
         return items
 
+    def entries(
+        self, node: yaml.Node, what: str, aliases: Mapping[str, str], allowed: Collection[str]
+    ) -> Iterator[tuple[str, str, yaml.Node, yaml.Node]]:
+        """(key, key as written, key node, value node) of a mapping whose keys have aliases.
+
+        A key outside ``allowed`` and two spellings of one key are errors at the key's line.
+        """
+        written: dict[str, str] = {}
+        for raw_key, k_node, value in self.mapping(node, what):
+            key = aliases.get(raw_key, raw_key)
+            if key not in allowed:
+                raise self.error(_unknown("key", raw_key, allowed, f" in {what}"), k_node)
+            if key in written:
+                raise self.error(f"{what} has both {written[key]!r} and {raw_key!r} (aliases)", k_node)
+            written[key] = raw_key
+            yield key, raw_key, k_node, value
+
     def string(self, node: yaml.Node, what: str) -> str:
         """A string scalar (numbers, booleans, dates and nothing are refused: quote them)."""
         if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
@@ -413,14 +430,7 @@ class _Reader:
         needs: tuple[str, ...] = ()
         needs_lines: tuple[int | None, ...] = ()
         sets: tuple[JobSet, ...] = ()
-        seen_alias: dict[str, str] = {}
-        for raw_key, k_node, value in self.mapping(node, what):
-            key = JOB_ALIASES.get(raw_key, raw_key)
-            if key not in JOB_KEYS:
-                raise self.error(_unknown("key", raw_key, JOB_KEYS, f" in {what}"), k_node)
-            if key in seen_alias:
-                raise self.error(f"{what} has both {seen_alias[key]!r} and {raw_key!r} (aliases)", k_node)
-            seen_alias[key] = raw_key
+        for key, raw_key, k_node, value in self.entries(node, what, JOB_ALIASES, JOB_KEYS):
             if key in JOB_KINDS:
                 if kind is not None:
                     raise self.error(f"{what} has both {kind!r} and {key!r}: use exactly one", k_node)
@@ -476,14 +486,7 @@ class _Reader:
         for i, item in enumerate(node.value, 1):
             where = f"set {i} of {what}"
             values: dict[str, tuple[str, ...]] = {}
-            seen: dict[str, str] = {}
-            for raw_key, k_node, value in self.mapping(item, where):
-                key = SET_ALIASES.get(raw_key, raw_key)
-                if key not in SET_KEYS:
-                    raise self.error(_unknown("key", raw_key, SET_KEYS, f" in {where}"), k_node)
-                if key in seen:
-                    raise self.error(f"{where} has both {seen[key]!r} and {raw_key!r} (aliases)", k_node)
-                seen[key] = raw_key
+            for key, raw_key, _, value in self.entries(item, where, SET_ALIASES, SET_KEYS):
                 values[key] = self.args(value, f"{path}[{i}].{raw_key}")
             out.append(JobSet(**values, line=item.start_mark.line + 1))
         return tuple(out)

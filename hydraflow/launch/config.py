@@ -170,8 +170,8 @@ class QueueConfig(LauncherConfig):
     array_parallelism: int = field(
         default=256, metadata=_to(sbatch="array_parallelism", pbs="array_parallelism")
     )
-    # upper bound on tasks per job array; on SLURM the cluster's MaxArraySize always applies (this can only
-    # lower it), PBS servers are not asked for theirs
+    # upper bound on tasks per job array; the cluster's own limit always applies (SLURM's MaxArraySize, a PBS
+    # Pro server's max_array_size): this can only lower it
     max_array_size: int | None = None
 
     def check(self) -> None:

@@ -18,14 +18,10 @@ import re
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 from hydraflow.sweep.decimals import NumberOutOfRange, parse_number, shorten
 from hydraflow.sweep.limits import ENUMERATE_LIMIT
-from hydraflow.sweep.seq import Items, NumRange, Seq, progression_extremes
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from hydraflow.sweep.seq import Items, NumRange, Progression, Seq, progression_extremes
 
 _DIGITS = r"[0-9](?:_?[0-9])*"
 _UINT = r"(?:0|[1-9](?:_?[0-9])*)"
@@ -146,31 +142,20 @@ def estimated_size(call: RangeCall) -> int:
     return max(0, math.ceil((stop - start) / step))
 
 
-class FloatRange(Seq[str]):
+class FloatRange(Progression):
     """A float ``range()`` whose values are all exact in 28 digits: ``str(float(start + i*step))``."""
 
-    solid = False
+    def value(self, index: int) -> Decimal:
+        """``start + index*step`` without rounding."""
+        return _WIDE.add(self.start, _WIDE.multiply(self.step, index))
 
-    def __init__(self, start: Decimal, step: Decimal, size: int) -> None:
-        """``size`` values from ``start`` by ``step`` (exact Decimals of Hydra's floats)."""
-        self.start = start
-        self.step = step
-        self.size = size
+    def following(self, value: Decimal) -> Decimal:
+        """Hydra's own addition (exact here: see :func:`_exact_in_hydra_context`)."""
+        return _HYDRA_CONTEXT.add(value, self.step)
 
-    def get(self, index: int) -> str:
-        """Value ``index``."""
-        return str(float(_WIDE.add(self.start, _WIDE.multiply(self.step, index))))
-
-    def __iter__(self) -> Iterator[str]:
-        """Iterate by exact addition."""
-        value = self.start
-        for _ in range(self.size):
-            yield str(float(value))
-            value = _HYDRA_CONTEXT.add(value, self.step)
-
-    def is_numeric(self) -> bool:
-        """``str(float)`` is always a plain number here (finite)."""
-        return True
+    def text(self, value: Decimal) -> str:
+        """As Hydra prints a float."""
+        return str(float(value))
 
     def extremes(self) -> list[str]:
         """Texts of the values of largest and smallest non-zero magnitude."""

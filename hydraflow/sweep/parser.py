@@ -15,7 +15,7 @@ from hydraflow.sweep.numbers import check_joined, check_scaled, is_numeric, pars
 from hydraflow.sweep.seq import Concat, Items, Joined, Mapped, NumRange, Product, Seq
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Iterator, Sequence
 
 HYDRA_FUNCTIONS = frozenset(
     {"choice", "range", "interval", "glob", "sort", "shuffle", "tag", "int", "float", "str", "bool"}
@@ -46,27 +46,26 @@ _UNQUOTED_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 """Characters Hydra's grammar accepts in an unquoted value (besides quotes, brackets, braces, escapes)."""
 
 
+_ESCAPE_OR_CHAR = re.compile(r"\\[()\[\]{}:=, \t\\]|(.)", re.DOTALL)
+"""One escape sequence Hydra accepts (no group), or any other single character (group 1)."""
+
+
 def _check_unquoted(ctx: Where, tok: Token) -> None:
     """Reject characters Hydra's override grammar would reject, at their column."""
-    text = tok.text
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and text[i + 1 : i + 2] in _ESCAPABLE and i + 1 < len(text):
-            i += 2
+    for match in _ESCAPE_OR_CHAR.finditer(tok.text):
+        c = match.group(1)
+        if c is None or c in _UNQUOTED_OK:
             continue
-        if c not in _UNQUOTED_OK:
-            hint = (
-                " or escape it as \\=; a '|' section names its key right after the '|': a=1|b=2"
-                if c == "="
-                else ""
-            )
-            raise ctx.error(
-                tok.col + i,
-                f"character {c!r} is not allowed in an unquoted value by Hydra's grammar; "
-                f"quote the value (a='...'){hint}",
-            )
-        i += 1
+        hint = (
+            " or escape it as \\=; a '|' section names its key right after the '|': a=1|b=2"
+            if c == "="
+            else ""
+        )
+        raise ctx.error(
+            tok.col + match.start(),
+            f"character {c!r} is not allowed in an unquoted value by Hydra's grammar; "
+            f"quote the value (a='...'){hint}",
+        )
 
 
 TokenKind = Literal["(", ")", ",", "|", "text", "atom"]
@@ -118,19 +117,29 @@ def _too_deep(ctx: Where, col: int) -> SweepSyntaxError:
     return ctx.error(col, f"nested more than {MAX_NESTING} levels deep (parentheses, brackets and braces)")
 
 
+def _bare_chars(
+    ctx: Where, s: str, i: int, base: int, escapable: Collection[str] | None = None
+) -> Iterator[tuple[int, str]]:
+    """``(index, character)`` from ``s[i]`` on, leaving out quoted strings and backslash escapes.
+
+    ``escapable``: the characters a backslash escapes (``None``: any character).
+    """
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and (escapable is None or s[i + 1 : i + 2] in escapable) and i + 1 < len(s):
+            i += 2
+        elif c in "'\"":
+            i = _scan_quoted(ctx, s, i, base)
+        else:
+            yield i, c
+            i += 1
+
+
 def _scan_nested(ctx: Where, s: str, i: int, base: int, outer: int = 0) -> int:
     """Return the index just past the bracket/brace group starting at ``s[i]`` (inside ``outer`` levels)."""
     closing = {"[": "]", "{": "}"}
     stack: list[tuple[str, int]] = []
-    j = i
-    while j < len(s):
-        c = s[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c in "'\"":
-            j = _scan_quoted(ctx, s, j, base)
-            continue
+    for j, c in _bare_chars(ctx, s, i, base):
         if c in "[{":
             if outer + len(stack) >= MAX_NESTING:
                 raise _too_deep(ctx, base + j)
@@ -142,7 +151,6 @@ def _scan_nested(ctx: Where, s: str, i: int, base: int, outer: int = 0) -> int:
             stack.pop()
             if not stack:
                 return j + 1
-        j += 1
     opener = s[stack[-1][1]] if stack else s[i]
     col = stack[-1][1] if stack else i
     raise ctx.error(base + col, f"unclosed {opener!r}")
@@ -163,15 +171,7 @@ def _split_top(ctx: Where, text: str, base: int, sep: str) -> list[tuple[str, in
     pieces: list[tuple[str, int]] = []
     depth = 0
     start = 0
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and text[i + 1 : i + 2] in _ESCAPABLE and i + 1 < len(text):
-            i += 2
-            continue
-        if c in "'\"":
-            i = _scan_quoted(ctx, text, i, base)
-            continue
+    for i, c in _bare_chars(ctx, text, 0, base, _ESCAPABLE):
         if c in "[{":
             depth += 1
         elif c in "]}":
@@ -181,7 +181,6 @@ def _split_top(ctx: Where, text: str, base: int, sep: str) -> list[tuple[str, in
             start = i + 1
             if sep == ":":  # a dict entry: only the first ':' separates key and value
                 break
-        i += 1
     pieces.append((text[start:], base + start))
     return pieces
 

@@ -107,8 +107,8 @@ class Items(Seq[T]):
         return reach_values(states, set(self.values))  # type: ignore[arg-type]
 
 
-class NumRange(Seq[str]):
-    """``start, start+step, ...`` (``size`` values), exact decimals formatted by :func:`format_number`."""
+class Progression(Seq[str]):
+    """``start, start+step, ...`` (``size`` values): subclasses say how a value is computed and written."""
 
     solid = False
 
@@ -118,20 +118,48 @@ class NumRange(Seq[str]):
         self.step = step
         self.size = size
 
+    @abstractmethod
+    def value(self, index: int) -> Decimal:
+        """Value ``index`` as a decimal, computed directly (random access)."""
+
+    @abstractmethod
+    def following(self, value: Decimal) -> Decimal:
+        """The value after ``value`` (iteration adds the step repeatedly)."""
+
+    @abstractmethod
+    def text(self, value: Decimal) -> str:
+        """How a value is written in an override."""
+
     def get(self, index: int) -> str:
         """Value ``index``."""
-        return format_number(add(self.start, mul(self.step, Decimal(index))))
+        return self.text(self.value(index))
 
     def __iter__(self) -> Iterator[str]:
-        """Iterate by exact repeated addition."""
+        """Iterate by repeated addition."""
         value = self.start
         for _ in range(self.size):
-            yield format_number(value)
-            value = add(value, self.step)
+            yield self.text(value)
+            value = self.following(value)
 
     def is_numeric(self) -> bool:
-        """Always numeric."""
+        """Always numeric (finite numbers only)."""
         return True
+
+
+class NumRange(Progression):
+    """The grammar's own ranges: exact decimals formatted by :func:`format_number`."""
+
+    def value(self, index: int) -> Decimal:
+        """``start + index*step``, exactly."""
+        return add(self.start, mul(self.step, Decimal(index)))
+
+    def following(self, value: Decimal) -> Decimal:
+        """Exact addition."""
+        return add(value, self.step)
+
+    def text(self, value: Decimal) -> str:
+        """The shortest exact form."""
+        return format_number(value)
 
     def last(self) -> Decimal:
         """The last value."""

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from hydraflow.launch.pbs import PBSInfoWatcher, PBSJobId, map_state, parse_pbspro_json, parse_qstat_full
-from hydraflow.launch.pbs._qstat import INCOMPLETE_STATES, exit_state, parse_qsub_output
+from hydraflow.launch.pbs._qstat import (
+    INCOMPLETE_STATES,
+    describe_state,
+    exit_state,
+    never_runs,
+    parse_qsub_output,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -20,31 +26,69 @@ def _states(records: dict[str, dict[str, str]]) -> dict[str, str]:
     return {key: info["State"] for key, info in records.items()}
 
 
-def test_pbspro_json_records_and_states() -> None:
-    records = parse_pbspro_json((FIXTURES / "pbspro_qstat_f_json_x_t.json").read_text())
-    assert _states(records) == {
-        "1001": "COMPLETED",
-        "1002": "FAILED",
-        "1003": "RUNNING",
-        "1004": "PENDING",
-        "1005": "HELD",
-        "1006": "CANCELLED",  # deleted while running (substate 91, Exit_status 271)
-        "1007": "TIMEOUT",  # Exit_status -29: walltime
-        "1008": "CANCELLED",  # deleted while queued: no Exit_status
-        "1009": "CANCELLED",  # killed by SIGKILL (256 + 9)
-        "1010[]": "RUNNING",  # array begun
-        "1010[0]": "COMPLETED",
-        "1010[1]": "FAILED",
-        "1010[2]": "RUNNING",
-        "1010[3]": "PENDING",
-        "1011[]": "COMPLETED",
+OPENPBS = FIXTURES / "openpbs_qstat_f_json_x_t.json"  # recorded by tests/pbs/record_openpbs.py
+
+
+def _by_name(records: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Records keyed by the case each recorded job shows (its Job_Name, plus ``[i]`` for sub-jobs)."""
+    out = {}
+    for key, info in records.items():
+        index = key.partition("[")[2]
+        out[info["JobName"] + (f"[{index}" if index else "")] = info
+    return out
+
+
+def test_openpbs_json_records_and_states() -> None:
+    records = _by_name(parse_pbspro_json(OPENPBS.read_text()))
+    assert {name: info["State"] for name, info in records.items()} == {
+        "ok": "COMPLETED",
+        "fail": "FAILED",
+        "sigkill": "FAILED",  # the job shell reports 128 + 9 (not PBS's 256 + signal)
+        "walltime": "TIMEOUT",  # Exit_status -29
+        "del_running": "CANCELLED",  # qdel: substate 91
+        "del_queued": "CANCELLED",
+        "arr_done[]": "COMPLETED",
+        "arr_done[0]": "COMPLETED",  # once the array has ended its sub-jobs are F, not X
+        "arr_done[1]": "COMPLETED",
+        "arr_del[]": "CANCELLED",
+        "arr_del[0]": "CANCELLED",
+        "arr_del[1]": "COMPLETED",
+        "arr_del[2]": "CANCELLED",
+        "running": "RUNNING",
+        "queued": "PENDING",
+        "held": "HELD",
+        "arr[]": "RUNNING",  # B: array begun
+        "arr[0]": "COMPLETED",  # X
+        "arr[1]": "FAILED",
+        "arr[2]": "RUNNING",
+        "arr[3]": "PENDING",
     }
-    assert records["1002"]["ExitStatus"] == "1"
-    assert records["1010[1]"]["ExitStatus"] == "2"
-    assert records["1010[1]"]["JobID"] == "1010[1].pbs01"
-    assert records["1001"]["NodeList"] == "cn017/0*4"
-    assert records["1003"]["JobState"] == "R"
-    assert "ExitStatus" not in records["1003"]
+    assert records["fail"]["ExitStatus"] == "3"
+    assert records["walltime"]["ExitStatus"] == "-29"
+    assert records["arr[1]"]["ExitStatus"] == "2"
+    assert records["arr[1]"]["JobID"].endswith("[1].pbshost")
+    assert records["ok"]["NodeList"] == "pbshost/0"
+    assert records["running"]["JobState"] == "R"
+    assert "ExitStatus" not in records["running"]
+
+
+def test_openpbs_deleted_jobs_say_whether_they_ran() -> None:
+    # A sub-job deleted while queued copies its array's Exit_status (0 here): only the missing exec_host tells.
+    records = _by_name(parse_pbspro_json(OPENPBS.read_text()))
+    assert records["arr_del[2]"]["ExitStatus"] == "0"
+    assert {
+        name: describe_state(records[name])
+        for name in ("del_running", "del_queued", "arr_del[0]", "arr_del[2]")
+    } == {
+        "del_running": "CANCELLED (deleted while running)",
+        "del_queued": "CANCELLED (deleted before it started)",
+        "arr_del[0]": "CANCELLED (deleted while running)",
+        "arr_del[2]": "CANCELLED (deleted before it started)",
+    }
+    assert describe_state(records["arr[1]"]) == "FAILED"
+    assert never_runs(records["queued"]) == "Insufficient amount of resource: ncpus (R: 64 A: 2 T: 2)"
+    assert never_runs(records["held"]) is None
+    assert never_runs(records["arr[3]"]) is None
 
 
 def test_pbspro_json_with_unescaped_backslashes() -> None:
@@ -157,16 +201,28 @@ def test_qsub_output() -> None:
         parse_qsub_output("")
 
 
+def _seq(records: dict[str, dict[str, str]], name: str) -> str:
+    return (
+        next(info["JobID"] for info in records.values() if info["JobName"] == name)
+        .split("[")[0]
+        .split(".")[0]
+    )
+
+
 def test_resolve_subjobs_pbspro() -> None:
     watcher = PBSInfoWatcher("pbspro")
-    records = parse_pbspro_json((FIXTURES / "pbspro_qstat_f_json_x_t.json").read_text())
-    assert watcher.resolve("1010.pbs01_1", records)["State"] == "FAILED"
-    assert watcher.resolve("1010.pbs01_3", records)["State"] == "PENDING"
-    # sub-jobs of a finished array that qstat no longer expands share the array's end state
-    assert watcher.resolve("1011.pbs01_1", records)["State"] == "COMPLETED"
-    assert watcher.resolve("1001.pbs01", records)["State"] == "COMPLETED"
-    assert watcher.resolve("999.pbs01", records) is None
-    assert watcher.query_ids(["1010.pbs01_1", "1010.pbs01_2", "1001.pbs01"]) == ["1001.pbs01", "1010[].pbs01"]
+    records = parse_pbspro_json(OPENPBS.read_text())
+    arr, done, ok = _seq(records, "arr"), _seq(records, "arr_done"), _seq(records, "ok")
+    assert watcher.resolve(f"{arr}.pbshost_1", records)["State"] == "FAILED"
+    assert watcher.resolve(f"{arr}.pbshost_3", records)["State"] == "PENDING"
+    # a sub-job qstat does not list on its own shares its array's state
+    del records[f"{done}[1]"]
+    assert watcher.resolve(f"{done}.pbshost_1", records)["State"] == "COMPLETED"
+    assert watcher.resolve(f"{ok}.pbshost", records)["State"] == "COMPLETED"
+    assert watcher.resolve("999.pbshost", records) is None
+    assert watcher.query_ids([f"{arr}.pbshost_1", f"{arr}.pbshost_2", f"{ok}.pbshost"]) == sorted(
+        [f"{ok}.pbshost", f"{arr}[].pbshost"], key=lambda i: (len(i), i)
+    )
 
 
 def test_resolve_subjobs_through_markers_on_the_slurm_wrapper(tmp_path: Path) -> None:
@@ -196,7 +252,7 @@ sys.exit(int(os.environ.get("FAKE_QSTAT_RC", "0")))
 
 @pytest.fixture
 def fake_qstat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A stand-in for PBS Pro's qstat (no PBS server can run here) that prints a recorded output."""
+    """A qstat printing a recorded output: server outages and vanished jobs on demand (the watcher alone)."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     script = bindir / "qstat"
@@ -216,14 +272,16 @@ def fake_qstat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_one_qstat_call_per_poll_for_all_jobs(fake_qstat) -> None:
-    log = fake_qstat(FIXTURES / "pbspro_qstat_f_json_x_t.json")
+    log = fake_qstat(OPENPBS)
+    records = parse_pbspro_json(OPENPBS.read_text())
+    ok, run, queued, arr = (_seq(records, name) for name in ("ok", "running", "queued", "arr"))
     watcher = PBSInfoWatcher("pbspro")
-    jobs = ["1001.pbs01", "1003.pbs01", "1004.pbs01", *(f"1010.pbs01_{i}" for i in range(4))]
+    jobs = [f"{ok}.pbshost", f"{run}.pbshost", f"{queued}.pbshost", *(f"{arr}.pbshost_{i}" for i in range(4))]
     for job in jobs:
         watcher.register_job(job)
-    assert watcher.get_state("1003.pbs01", mode="force") == "RUNNING"
+    assert watcher.get_state(f"{run}.pbshost", mode="force") == "RUNNING"
     assert log.read_text().splitlines() == [
-        "-f -F json -x -t 1001.pbs01 1003.pbs01 1004.pbs01 1010[].pbs01",
+        f"-f -F json -x -t {ok}.pbshost {run}.pbshost {queued}.pbshost {arr}[].pbshost",
     ]
     assert [watcher.get_state(j, mode="cache") for j in jobs] == [
         "COMPLETED",
@@ -237,7 +295,9 @@ def test_one_qstat_call_per_poll_for_all_jobs(fake_qstat) -> None:
     assert watcher.num_calls == 1
     # finished jobs are not asked for again
     watcher.update()
-    assert log.read_text().splitlines()[-1] == "-f -F json -x -t 1003.pbs01 1004.pbs01 1010[].pbs01"
+    assert (
+        log.read_text().splitlines()[-1] == f"-f -F json -x -t {run}.pbshost {queued}.pbshost {arr}[].pbshost"
+    )
 
 
 def test_vanished_job_is_reported_missing_not_waited_for(fake_qstat, tmp_path: Path) -> None:
@@ -254,12 +314,13 @@ def test_vanished_job_is_reported_missing_not_waited_for(fake_qstat, tmp_path: P
 
 
 def test_failing_qstat_keeps_states(fake_qstat, tmp_path: Path) -> None:
+    run = f"{_seq(parse_pbspro_json(OPENPBS.read_text()), 'running')}.pbshost"
     watcher = PBSInfoWatcher("pbspro")
-    watcher.register_job("1003.pbs01")
-    fake_qstat(FIXTURES / "pbspro_qstat_f_json_x_t.json")
-    assert watcher.get_state("1003.pbs01", mode="force") == "RUNNING"
+    watcher.register_job(run)
+    fake_qstat(OPENPBS)
+    assert watcher.get_state(run, mode="force") == "RUNNING"
     garbage = tmp_path / "garbage.txt"
     garbage.write_text("")
     fake_qstat(garbage, rc=2, stderr="qstat: cannot connect to server pbs01 (errno=111)\n")
     for _ in range(3):  # a server outage never turns into MISSING
-        assert watcher.get_state("1003.pbs01", mode="force") == "RUNNING"
+        assert watcher.get_state(run, mode="force") == "RUNNING"

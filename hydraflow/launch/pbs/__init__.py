@@ -57,7 +57,7 @@ submitit names, translated by `AutoExecutor`, in brackets):
 | `additional_directives` | none | list of extra raw directives, e.g. `["-m abe"]` |
 | `setup`, `teardown` | none | shell lines before / after the job |
 | `signal_delay_s` | 90 | the job sends itself USR2 this long before its walltime |
-| `export_env` | true | `#PBS -V` (the job sees the submitting environment) |
+| `export_env` | true | the job sees the submitting environment (`-V`, and restored by the job itself) |
 | `rerunnable` | true | `#PBS -r y` (needed for requeueing) |
 | `stderr_to_stdout` | false | one log file per job |
 
@@ -78,9 +78,10 @@ exit status.
 
 As on SLURM: a job whose function has a `checkpoint` method (`submitit.helpers.Checkpointable`) is
 checkpointed and requeued with `qrerun` (same job id) when it receives USR2. PBS sends no warning before the
-walltime, so the job sends USR2 to itself `signal_delay_s` seconds before it; `qsig -s USR2 ID` triggers the
-same path by hand. SIGTERM (`qdel`, walltime kill, preemption) checkpoints and exits. Many sites reserve
-`qrerun` for operators: the job then ends with an error that says so.
+walltime, so the job sends USR2 to itself `signal_delay_s` seconds before it. SIGTERM (`qdel`, walltime kill,
+a preemption by `qrerun`) checkpoints and exits. Not `qsig -s USR2` on PBS Pro: it kills the login shell PBS
+runs the job under, and so the job. Many sites reserve `qrerun` for operators: the job then ends with an
+error that says so.
 
 ### Torque on top of SLURM (slurm-wlm-torque)
 

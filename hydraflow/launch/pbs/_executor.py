@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import shlex
 import shutil
@@ -19,9 +21,12 @@ from submitit.core import core, job_environment, logger, utils
 from hydraflow.launch.pbs._qstat import (
     INCOMPLETE_STATES,
     PBSJobId,
+    describe_state,
+    never_runs,
     parse_pbspro_json,
     parse_qstat_full,
     parse_qsub_output,
+    parse_server_max_array_size,
 )
 from hydraflow.launch.pbs._script import (
     DEFAULTS,
@@ -31,6 +36,8 @@ from hydraflow.launch.pbs._script import (
     ENV_STDERR_TO_STDOUT,
     PBSConfigError,
     check_path,
+    env_file_path,
+    env_file_text,
     make_script,
     make_spec,
     qsub_command,
@@ -40,10 +47,16 @@ from hydraflow.launch.pbs._script import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+_log = logging.getLogger(__name__)
 _QSTAT_TIMEOUT_S = 120
+_QSUB_TIMEOUT_S = 300
 _UNKNOWN_JOB_RC = 153  # PBSE_UNKJOBID: qstat's exit code when (some of) the ids are unknown
 _MISSING_AFTER = 2  # successful polls without a record before a job is reported MISSING
 _SUBMISSION_PREFIX = ".submission_file_"
+
+
+class PBSSubmissionError(utils.FailedJobError, utils.FailedSubmissionError):
+    """``qsub`` refused a job (unknown queue or resource, limits, server down) or is missing; one line."""
 
 
 def marker_path(paths: utils.JobPaths) -> Path:
@@ -64,12 +77,29 @@ class PBSInfoWatcher(core.InfoWatcher):
         self._markers: dict[str, Path] = {}
         self._marker_ids: dict[str, str] = {}
         self._absent: dict[str, int] = {}
+        self._never_run: dict[str, str] = {}  # jobs deleted because the scheduler said they can never run
 
     def clear(self) -> None:
         """Forget cached states (as submitit's ``clear``), including sub-job ids and absence counts."""
         super().clear()
         self._marker_ids.clear()
         self._absent.clear()
+        self._never_run.clear()
+
+    def newly_never_runs(self, job_id: str) -> bool:
+        """Whether the last poll shows, for the first time, that the scheduler says ``job_id`` never runs."""
+        if job_id in self._never_run:
+            return False
+        reason = never_runs(self.get_info(job_id, mode="cache"))
+        if reason is not None:
+            self._never_run[job_id] = reason
+        return reason is not None
+
+    def describe(self, job_id: str) -> str:
+        """The cached state of ``job_id`` as a controller reports it (deletions say whether the job ran)."""
+        if job_id in self._never_run:
+            return f"CANCELLED (the scheduler says it can never run: {self._never_run[job_id]})"
+        return describe_state(self.get_info(job_id, mode="cache"))
 
     def register_marker(self, job_id: str, path: Path) -> None:
         """Remember where sub-job ``job_id`` writes its scheduler id."""
@@ -221,11 +251,25 @@ class PBSJob(core.Job[core.R]):
         command = ["scancel", wrapper_id] if wrapper_id else [self._cancel_command, self.scheduler_id]
         subprocess.run(command, check=check, capture_output=True, text=True)
 
-    def _interrupt(self, timeout: bool = False) -> None:  # noqa: ARG002 - submitit's signature
-        """Send the checkpoint signal (USR2) to the job, like a walltime warning or a preemption (testing).
+    def _interrupt(self, timeout: bool = False) -> None:
+        """Preempt the job, or (Torque) send it the checkpoint signal USR2 like a walltime warning (testing).
 
-        Uses ``qsig -s USR2``; where there is no ``qsig`` (slurm-wlm-torque) ``scancel --batch --signal``.
+        PBS Pro / OpenPBS: ``qrerun``, as a preemption by requeueing does (needs operator rights): PBS sends
+        SIGTERM, the job checkpoints and exits, PBS queues it again with the same id. A USR2 through ``qsig``
+        would kill the job instead: PBS runs the job script under the user's login shell, which a signal to
+        the job's session terminates. So a timeout can only come from the job itself (``signal_delay_s``
+        before its walltime): ``timeout=True`` is refused.
+
+        Torque: ``qsig -s USR2``; where there is no ``qsig`` (slurm-wlm-torque) ``scancel --batch --signal``.
         """
+        if self.watcher.dialect == "pbspro":
+            if timeout:
+                raise NotImplementedError(
+                    "PBS Pro: a job times out only by itself (signal_delay_s before its walltime); a USR2 "
+                    "sent with qsig kills the job's login shell and so the job"
+                )
+            subprocess.run(["qrerun", self.scheduler_id], check=True, capture_output=True, text=True)  # noqa: S607
+            return
         sig = PBSJobEnvironment.USR_SIG
         if shutil.which("qsig"):
             command = ["qsig", "-s", sig, self.scheduler_id]
@@ -333,10 +377,12 @@ class PBSExecutor(core.PicklingExecutor):
     def _submitit_command_str(self) -> str:
         return shlex.join([*self.python, "-u", "-m", "hydraflow.launch.pbs", str(self.folder)])
 
+    def _log_dir(self) -> str:
+        return str(utils.JobPaths.get_first_id_independent_folder(self.folder))
+
     def _log_path(self, uid: str, *, array: bool) -> str:
         spec = make_spec(self.dialect, self.parameters)
-        log_dir = str(utils.JobPaths.get_first_id_independent_folder(self.folder))
-        return scheduler_log(spec, log_dir, uid, array=array)
+        return scheduler_log(spec, self._log_dir(), uid, array=array)
 
     def submission_script(self, uid: str = "UID", array_count: int | None = None) -> str:
         """The job script this executor would submit (for inspection and tests)."""
@@ -347,10 +393,46 @@ class PBSExecutor(core.PicklingExecutor):
             folder=str(self.folder),
             log_path=self._log_path(uid, array=array_count is not None),
             array_count=array_count,
+            env_file=env_file_path(self._log_dir(), uid) if spec.export_env else None,
         )
 
     def _make_submission_file_text(self, command: str, uid: str) -> str:  # noqa: ARG002 - command is ours
-        return self.submission_script(uid, self._array_count)
+        text = self.submission_script(uid, self._array_count)
+        if make_spec(self.dialect, self.parameters).export_env:
+            # read by the job (it may hold secrets, as qsub -V's Variable_List would): owner only
+            path = Path(env_file_path(self._log_dir(), uid))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(env_file_text(os.environ))
+        return text
+
+    def _submit_command(self, command: str) -> core.Job[Any]:
+        """Write the job script, run ``qsub`` (argument list), return the job; a refusal is one clear error.
+
+        (submitit's own version also copies qsub's stderr to ours, so the refusal would be printed twice.)
+        """
+        uid = uuid.uuid4().hex
+        folder = utils.JobPaths.get_first_id_independent_folder(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        script = folder / f"{_SUBMISSION_PREFIX}{uid}.sh"
+        script.write_text(self._make_submission_file_text(command, uid))
+        qsub = self._make_submission_command(script)
+        try:
+            proc = subprocess.run(qsub, capture_output=True, text=True, timeout=_QSUB_TIMEOUT_S, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise PBSSubmissionError(f"{shlex.join(qsub[:1])} could not be run: {exc}") from None
+        if proc.returncode != 0:
+            said = " | ".join(
+                line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()
+            )
+            raise PBSSubmissionError(f"qsub refused the job (exit {proc.returncode}): {said or 'no message'}")
+        job: core.Job[Any] = self.job_class(
+            folder=self.folder, job_id=self._get_job_id_from_submission_command(proc.stdout), tasks=[0]
+        )
+        job.paths.move_temporary_file(script, "submission_file", keep_as_symlink=True)
+        self._write_job_id(job.job_id, uid)
+        self._set_job_permissions(job.paths.folder)
+        return job
 
     def _make_submission_command(self, submission_file_path: Path) -> list[str]:
         uid = submission_file_path.name.removeprefix(_SUBMISSION_PREFIX).removesuffix(".sh")
@@ -363,13 +445,13 @@ class PBSExecutor(core.PicklingExecutor):
         try:
             return parse_qsub_output(string).submitit_id()
         except ValueError as exc:
-            raise utils.FailedSubmissionError(str(exc)) from exc
+            raise PBSSubmissionError(str(exc)) from exc
 
     def _internal_process_submissions(
         self, delayed_submissions: list[utils.DelayedSubmission]
     ) -> list[core.Job[Any]]:
         if shutil.which("qsub") is None:  # before anything is written to the folder
-            raise utils.FailedSubmissionError("qsub is not on PATH: is this a PBS/Torque login node?")
+            raise PBSSubmissionError("qsub is not on PATH: is this a PBS/Torque login node?")
         folder = utils.JobPaths.get_first_id_independent_folder(self.folder)
         before = set(folder.iterdir()) if folder.is_dir() else set()
         try:
@@ -380,7 +462,11 @@ class PBSExecutor(core.PicklingExecutor):
             # qsub refused the job: remove the pickles and the script written for it (nothing half-done)
             if folder.is_dir():
                 for path in set(folder.iterdir()) - before:
-                    if path.is_file() and (path.suffix == ".pkl" or path.name.startswith(_SUBMISSION_PREFIX)):
+                    if path.is_file() and (
+                        path.suffix == ".pkl"
+                        or path.name.startswith(_SUBMISSION_PREFIX)
+                        or path.name.endswith(".env.sh")
+                    ):
                         path.unlink()
             raise
 
@@ -490,18 +576,10 @@ class PBSJobEnvironment(job_environment.JobEnvironment):
 
     @property
     def node(self) -> int:
-        """Always the first node (one task per job)."""
+        """Always the first node; ``global_rank`` and ``local_rank`` are 0 as well (one task per job)."""
         return 0
 
-    @property
-    def global_rank(self) -> int:
-        """Always 0 (one task per job)."""
-        return 0
-
-    @property
-    def local_rank(self) -> int:
-        """Always 0 (one task per job)."""
-        return 0
+    global_rank = local_rank = node
 
     def _handle_signals(self, paths: utils.JobPaths, submission: utils.DelayedSubmission) -> None:
         """Install the PBS signal handlers.
@@ -529,8 +607,12 @@ class PBSJobEnvironment(job_environment.JobEnvironment):
             # slurm-wlm-torque (22.05) ships a qrerun that always fails (it calls Slurm->requeue without its
             # state argument): requeue through SLURM itself, which is what that wrapper means to do.
             command = ["scontrol", "requeue", jid]
+        # PBS ends a requeued job with SIGTERM: its checkpoint handler must not run again and overwrite the
+        # checkpoint just written (whose timeout countdown was decremented) with the undecremented one.
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
         proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         if proc.returncode != 0:
+            signal.signal(signal.SIGTERM, previous)
             output = (proc.stdout + proc.stderr).strip()
             msg = f"{shlex.join(command)} failed (exit {proc.returncode}): {output}"
             raise utils.UncompletedJobError(msg)
@@ -566,16 +648,37 @@ def job_main(argv: Sequence[str]) -> None:
 
 
 def poll_states(jobs: Sequence[core.Job[Any]]) -> dict[str, str]:
-    """Submitit state of every job after one fresh ``qstat`` per dialect (for controllers polling themselves).
+    """State of every job after one fresh ``qstat`` per dialect (for controllers polling themselves).
 
-    Finished states are those not in ``INCOMPLETE_STATES``; besides submitit's ``COMPLETED``, ``FAILED``,
-    ``CANCELLED``, ``TIMEOUT`` and ``OUT_OF_MEMORY`` they include ``FINISHED`` (ended, exit status unknown:
-    slurm-wlm-torque) and ``MISSING`` (no longer listed by qstat).
+    Finished states are those not in ``INCOMPLETE_STATES``: submitit's ``COMPLETED``, ``FAILED``,
+    ``CANCELLED``, ``TIMEOUT`` and ``OUT_OF_MEMORY``, plus ``FINISHED`` (ended, exit status unknown:
+    slurm-wlm-torque) and ``MISSING`` (no longer listed by qstat). A PBS Pro deletion says whether the job had
+    started: ``CANCELLED (deleted while running)`` / ``CANCELLED (deleted before it started)``. A job the
+    scheduler says can never run (its request exceeds every node) is deleted here rather than waited for
+    forever, and reported ``CANCELLED (the scheduler says it can never run: REASON)``.
     """
     watchers = {id(job.watcher): job.watcher for job in jobs}
     for watcher in watchers.values():
         watcher.update()
-    return {job.job_id: job.watcher.get_state(job.job_id, mode="cache") for job in jobs}
+    stuck = [
+        job
+        for job in jobs
+        if isinstance(job.watcher, PBSInfoWatcher) and job.watcher.newly_never_runs(job.job_id)
+    ]
+    if stuck:
+        first = stuck[0].watcher
+        why = first.describe(stuck[0].job_id) if isinstance(first, PBSInfoWatcher) else ""
+        _log.warning("PBS: %d job(s) deleted: %s", len(stuck), why)
+        cancel_jobs(stuck)
+    out: dict[str, str] = {}
+    for job in jobs:
+        watcher = job.watcher
+        out[job.job_id] = (
+            watcher.describe(job.job_id)
+            if isinstance(watcher, PBSInfoWatcher)
+            else watcher.get_state(job.job_id, mode="cache")
+        )
+    return out
 
 
 def cancel_jobs(jobs: Sequence[core.Job[Any]]) -> None:
@@ -595,3 +698,20 @@ def cancel_jobs(jobs: Sequence[core.Job[Any]]) -> None:
         by_dialect.setdefault(watcher.dialect, set()).add(target)
     for ids in by_dialect.values():
         subprocess.run(["qdel", *sorted(ids)], capture_output=True, text=True, timeout=120, check=False)  # noqa: S607
+
+
+@functools.cache
+def server_max_array_size() -> int | None:
+    """The PBS Pro server's ``max_array_size`` (``qstat -B -f -F json``), read once; None if unknown."""
+    try:
+        proc = subprocess.run(
+            ["qstat", "-B", "-f", "-F", "json"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=_QSTAT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        _log.warning("PBS: cannot read the server's max_array_size (qstat -B): %s", exc)
+        return None
+    return parse_server_max_array_size(proc.stdout)

@@ -178,16 +178,64 @@ def _record(dialect: str, job_id: str, attrs: dict[str, Any]) -> dict[str, str]:
     exit_raw = attrs.get("Exit_status", attrs.get("exit_status"))
     exit_status = _to_int(exit_raw)
     substate = None if attrs.get("substate") is None else str(attrs["substate"])
+    state = map_state(dialect, code, exit_status, substate)
+    if dialect == "pbspro" and code in _FINAL["pbspro"] and not attrs.get("exec_host") and "[]" not in job_id:
+        # A job or sub-job that ended without ever being placed on a host was deleted before it started. Its
+        # Exit_status says nothing: a deleted queued sub-job copies its array's (0 if another sub-job ended
+        # well), and while the array still runs it is X with substate 70 rather than F with substate 91.
+        state = "CANCELLED"
     info = {
         "JobID": job_id,
-        "State": map_state(dialect, code, exit_status, substate),
+        "State": state,
         "JobState": code,
         "NodeList": str(attrs.get("exec_host", "")),
         "JobName": str(attrs.get("Job_Name", "")),
     }
     if exit_status is not None:
         info["ExitStatus"] = str(exit_status)
+    if substate is not None:
+        info["Substate"] = substate
+    if attrs.get("comment"):
+        info["Comment"] = str(attrs["comment"])
     return info
+
+
+_NEVER_RUNS = "Can Never Run"  # PBS Pro scheduler comment: the request exceeds what the complex has
+
+
+def never_runs(info: dict[str, str]) -> str | None:
+    """The scheduler's reason when a queued PBS Pro job can never run (e.g. more CPUs than any node).
+
+    >>> never_runs({"JobState": "Q", "Comment": "Can Never Run: Insufficient amount of resource: ncpus"})
+    'Insufficient amount of resource: ncpus'
+    >>> never_runs({"JobState": "Q", "Comment": "Not Running: Insufficient amount of resource: mem"}) is None
+    True
+    """
+    comment = info.get("Comment", "")
+    if info.get("JobState") != "Q" or not comment.startswith(_NEVER_RUNS):
+        return None
+    return comment[len(_NEVER_RUNS) :].lstrip(": ") or comment
+
+
+def describe_state(info: dict[str, str]) -> str:
+    """The state of a PBS Pro record for a sweep controller's messages: a deletion says whether the job ran.
+
+    A deleted job that never started has no ``exec_host``; its ``Exit_status`` cannot tell (a sub-job copies
+    its array's).
+
+    >>> describe_state({"State": "CANCELLED", "Substate": "91", "NodeList": "cn1/0"})
+    'CANCELLED (deleted while running)'
+    >>> describe_state({"State": "CANCELLED", "Substate": "70", "NodeList": ""})
+    'CANCELLED (deleted before it started)'
+    >>> describe_state({"State": "COMPLETED", "NodeList": "cn1/0"})
+    'COMPLETED'
+    """
+    state = info.get("State") or "UNKNOWN"
+    if state == "CANCELLED" and not info.get("NodeList"):
+        return f"{state} (deleted before it started)"
+    if state == "CANCELLED" and info.get("Substate") == _PBSPRO_TERMINATED:
+        return f"{state} (deleted while running)"
+    return state
 
 
 def _load_json(text: str) -> Any:
@@ -273,3 +321,22 @@ def parse_qsub_output(text: str | bytes) -> PBSJobId:
         except ValueError:
             pass
     raise ValueError(f"could not read a job id from the qsub output {text!r}")
+
+
+def parse_server_max_array_size(text: str) -> int | None:
+    """``max_array_size`` of the server from ``qstat -B -f -F json`` output (None when not there).
+
+    >>> parse_server_max_array_size('{"Server": {"pbs01": {"max_array_size": 10000}}}')
+    10000
+    >>> parse_server_max_array_size("qstat: cannot connect to server") is None
+    True
+    """
+    try:
+        servers = json.loads(text).get("Server", {})
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    for attrs in servers.values():
+        value = _to_int(attrs.get("max_array_size")) if isinstance(attrs, dict) else None
+        if value is not None:
+            return value
+    return None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hydraflow.launch.batch import Backend, HydraJob, run_batch
 from hydraflow.launch.config import LauncherConfigError, PBSConfig
+from hydraflow.launch.pbs._launch_errors import reported_briefly
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,6 +57,15 @@ def pbs_parameters(conf: PBSConfig) -> dict[str, Any]:
     return {key: value for key, value in out.items() if value not in ({}, [])}
 
 
+def _array_limit(dialect: str, requested: int | None) -> int:
+    """Sub-jobs per array: the PBS Pro server's ``max_array_size``, lowered by the launcher field."""
+    from hydraflow.launch.pbs._executor import server_max_array_size
+
+    server = (server_max_array_size() if dialect == "pbspro" else None) or DEFAULT_MAX_ARRAY_SIZE
+    return min(requested, server) if requested else server
+
+
+@reported_briefly()
 def launch(conf: PBSConfig, batch: Batch) -> list[JobReturn]:
     """Submit one batch as PBS job array(s) and wait for all of it; JobReturns in job order."""
     from submitit.core.utils import JobPaths
@@ -78,7 +88,7 @@ def launch(conf: PBSConfig, batch: Batch) -> list[JobReturn]:
         submit=submit,
         poll_states=pbs.poll_states,
         cancel=pbs.cancel_jobs,
-        max_array_size=conf.max_array_size or DEFAULT_MAX_ARRAY_SIZE,
+        max_array_size=_array_limit(conf.dialect, conf.max_array_size),
         conf=conf,
         is_terminal=is_terminal,
     )
