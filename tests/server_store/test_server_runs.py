@@ -18,6 +18,7 @@ def _load(app, **kw):
     return Run.load(iter_run_dirs(app.name, tracking_uri=app.uri), **kw)
 
 
+@pytest.mark.slow  # two sweeps of six jobs
 def test_sweep_dedup_analysis_and_runs_command(server, app, artifact_cache: Path) -> None:
     a = app(server.uri)
     a.run("-m", *GRID)
