@@ -1,4 +1,6 @@
-"""Developer sessions: ``tests`` (3.11, 3.13), ``fast``, ``demo``, ``lint``, ``bench``, ``docs``, ``fuzz``."""
+"""Developer sessions: ``tests`` (3.11, 3.13), ``fast``, ``demo``, ``lint``, ``bench``, ``compat``, ``docs``,
+``fuzz``.
+"""
 
 from __future__ import annotations
 
@@ -145,6 +147,16 @@ def bench(session: nox.Session) -> None:
     names = session.posargs or sorted(p.stem for p in (ROOT / "benchmarks").glob("bench_*.py"))
     for name in names:
         session.run("python", str(ROOT / "benchmarks" / f"{Path(name).stem}.py"))
+
+
+@nox.session(python="3.13")
+def compat(session: nox.Session) -> None:
+    """HydraFlow 0.23's ``tests/core`` run unchanged against hydraflow (``benchmarks/hydraflow_suite.py``).
+
+    ``nox -s compat -- --source PATH`` (or ``HF023_SRC=PATH``): PATH is a HydraFlow 0.23 source tree.
+    """
+    session.install(".[test]", "pytest-mock")
+    session.run("python", str(ROOT / "benchmarks" / "hydraflow_suite.py"), *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -19,27 +19,63 @@ _LAZY: dict[str, str] = {
     "SweepSyntaxError": "hydraflow.sweep",
     "main": "hydraflow.tracking.main",
     "fingerprint": "hydraflow.tracking",
+    # analysis (HydraFlow 0.23's names included)
+    "Collection": "hydraflow.analysis",
+    "GroupBy": "hydraflow.analysis",
     "Run": "hydraflow.analysis",
     "RunCollection": "hydraflow.analysis",
+    "RunInfo": "hydraflow.analysis",
     "iter_run_dirs": "hydraflow.analysis",
+    "iter_artifacts_dirs": "hydraflow.analysis",
+    "iter_artifact_paths": "hydraflow.analysis",
+    "iter_experiment_dirs": "hydraflow.analysis",
+    "get_experiment_names": "hydraflow.analysis",
+    # MLflow runs inside a Hydra job of your own (HydraFlow 0.23's context managers)
+    "start_run": "hydraflow.tracking.context",
+    "log_run": "hydraflow.tracking.context",
+    "chdir_artifact": "hydraflow.tracking.context",
+    "get_artifact_dir": "hydraflow.tracking.context",
 }
 
 __all__ = [
+    "Collection",
+    "GroupBy",
     "Run",
     "RunCollection",
+    "RunInfo",
     "Sweep",
     "SweepSyntaxError",
     "__version__",
+    "chdir_artifact",
     "expand",
     "fingerprint",
+    "get_artifact_dir",
+    "get_experiment_names",
+    "iter_artifact_paths",
+    "iter_artifacts_dirs",
+    "iter_experiment_dirs",
     "iter_run_dirs",
+    "log_run",
     "main",
+    "start_run",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hydraflow.analysis import Run, RunCollection, iter_run_dirs
+    from hydraflow.analysis import (
+        Collection,
+        GroupBy,
+        Run,
+        RunCollection,
+        RunInfo,
+        get_experiment_names,
+        iter_artifact_paths,
+        iter_artifacts_dirs,
+        iter_experiment_dirs,
+        iter_run_dirs,
+    )
     from hydraflow.sweep import Sweep, SweepSyntaxError, expand
     from hydraflow.tracking import fingerprint
+    from hydraflow.tracking.context import chdir_artifact, get_artifact_dir, log_run, start_run
     from hydraflow.tracking.main import main
 
 

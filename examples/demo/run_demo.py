@@ -38,7 +38,7 @@ def analyse() -> None:
     print(f"demo: {len(runs)} finished runs of experiment 'train'")
 
     # one row per run: the swept keys and the final validation loss
-    table = runs.to_frame("model.hidden", "model.lr", val_loss=lambda r: r.info.metrics["val_loss"])
+    table = runs.to_arrow("model.hidden", "model.lr", val_loss=lambda r: r.info.metrics["val_loss"])
     print(table.sort_by([("model.hidden", "ascending"), ("model.lr", "ascending")]).to_pandas().to_string())
 
     for hidden, group in runs.group_by("model.hidden").items():

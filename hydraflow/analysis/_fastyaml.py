@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+_ODD_SPACE = re.compile(r"[^\S \t\n]")
+
 
 class Unsupported(Exception):  # noqa: N818 - a control-flow signal, not an error
     """The text uses YAML outside the fast subset."""
@@ -267,8 +269,10 @@ def load(text: str | bytes) -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise Unsupported(str(exc)) from None
-    if "\r" in text or "\ufeff" in text:
-        raise Unsupported("line endings / BOM")
+    if "\ufeff" in text or _ODD_SPACE.search(text):
+        # \r line endings; NEL, LS, PS (line breaks in YAML 1.1); NBSP and the like, which str.strip()
+        # removes but YAML keeps
+        raise Unsupported("line endings / BOM / whitespace other than space, tab and newline")
     lines = _lines(text)
     if not lines:
         return None

@@ -1,372 +1,436 @@
-"""RunCollection: filter, sort, group and tabulate many runs.
+"""Collection: an immutable sequence of items to filter, sort, group and tabulate by key; GroupBy.
 
-This module does not import :mod:`hydraflow.analysis.run` (which imports it for ``Run.load``): what a
-collection needs of its runs is the :class:`RunLike` protocol, which :class:`~hydraflow.analysis.Run` meets.
+A :class:`Collection` reads an item's value for a key with its ``get(item, key, default)`` function (like
+HydraFlow 0.23's ``Collection``; :func:`getattr` by default). :class:`~hydraflow.analysis.RunCollection` is
+the collection of :class:`~hydraflow.analysis.Run` objects, with faster column reads.
+
+Numbers of runs in the tens of thousands are the normal case: every selecting method reads one column at a
+time (:meth:`Collection._lookup`), which a subclass can make fast. NumPy and polars are imported only by the
+methods that return their objects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast, overload
+
+from typing_extensions import Self
 
 from hydraflow.analysis._errors import MultipleRunsFoundError, NoRunFoundError
-from hydraflow.analysis.values import MISSING, flatten_dict, lookup_plain, to_hashable
+from hydraflow.analysis.matching import matcher, matches
+from hydraflow.analysis.values import MISSING, flatten_dict, to_hashable
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import polars as pl
     import pyarrow as pa
 
-__all__ = [
-    "Backend",
-    "Criterion",
-    "GroupBy",
-    "RunCollection",
-    "RunLike",
-    "config_keys",
-    "matches",
-    "to_hashable",
-]
+__all__ = ["Backend", "Collection", "Criterion", "Getter", "GroupBy", "config_keys", "matches", "to_hashable"]
 
-
-class RunLike(Protocol):
-    """What a :class:`RunCollection` uses of its runs (:class:`~hydraflow.analysis.Run` has all of it)."""
-
-    _config: dict[str, Any] | None  # the parsed config, read directly on the hot paths
-    cfg_type: type | None
-
-    @property
-    def run_id(self) -> str:
-        """The run id."""
-        ...
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The parsed config."""
-        ...
-
-    def lookup(self, key: str) -> Any:
-        """The value of ``key``, or MISSING."""
-        ...
-
-    def get(self, key: str, default: Any = ...) -> Any:
-        """The value of ``key``, else ``default``."""
-        ...
-
-    def typed_value(self, key: str, value: Any) -> Any:
-        """``value`` at ``key`` as the run's config type types it."""
-        ...
-
-
-R = TypeVar("R", bound=RunLike)
+I = TypeVar("I")  # noqa: E741 - the item type, named like HydraFlow's
+C = TypeVar("C", bound="Collection[Any]")
 Backend = Literal["arrow", "pandas", "polars"]
-Criterion = Callable[[Any], bool] | tuple[str, Any] | Mapping[str, Any]
+Getter = Callable[[Any, str, Any], Any]
+Criterion = Callable[[Any], bool] | tuple[str, Any] | Mapping[str, Any] | Iterable[Any]
 
 
-def matches(value: Any, criterion: Any) -> bool:
-    """Whether a value matches a filter criterion.
-
-    - a callable: ``criterion(value)`` is true;
-    - a list or set: the value is one of its items (a list value must equal a list criterion's items, or
-      be one of them when the criterion is a list of lists);
-    - a tuple of two: ``lo <= value <= hi`` (inclusive; None on either side means unbounded);
-    - anything else: equality.
-
-    >>> matches(3, [1, 3]), matches(3, (1, 3)), matches(3, lambda v: v > 2), matches([1, 2], [1, 2])
-    (True, True, True, True)
-    """
-    if callable(criterion):
-        return bool(criterion(value))
-    if isinstance(value, Enum) and not isinstance(criterion, Enum):  # typed config: Color.RED matches "RED"
-        return matches(value.name, criterion) or _plain_match(value, criterion)
-    return _plain_match(value, criterion)
+def _sort_key(value: Any) -> Any:
+    """Enum members sort in the order of their class (they have no ``<`` of their own)."""
+    if isinstance(value, Enum):
+        return list(type(value)).index(value)
+    return value
 
 
-def _plain_match(value: Any, criterion: Any) -> bool:  # noqa: PLR0911
-    if isinstance(criterion, (list, set, frozenset)):
-        if isinstance(value, list):
-            if value == list(criterion):
-                return True
-            return any(isinstance(c, list) and c == value for c in criterion)
-        try:
-            return value in criterion
-        except TypeError:  # unhashable value tested against a set
-            return False
-    if isinstance(criterion, tuple) and len(criterion) == 2 and not isinstance(value, (list, tuple)):  # noqa: PLR2004
-        lo, hi = criterion
-        if value is None:
-            return False
-        try:
-            return (lo is None or lo <= value) and (hi is None or value <= hi)
-        except TypeError:
-            return False
-    if isinstance(criterion, tuple) and isinstance(value, list):
-        return list(criterion) == value
-    return bool(value == criterion)
+def _as_array(values: list[Any]) -> np.ndarray[Any, Any]:
+    """``np.array(values)``; an object array where NumPy cannot make a regular one (ragged lists)."""
+    import numpy as np
+
+    try:
+        return np.array(values)
+    except ValueError:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
 
 
-class RunCollection(Sequence[R], Generic[R]):
-    """An ordered, immutable collection of runs (a :class:`~collections.abc.Sequence`).
+class Collection(Sequence[I], Generic[I]):
+    """An ordered, immutable collection of items (a :class:`~collections.abc.Sequence`).
 
-    Every selecting method returns a new collection. Keys are dotted (``"model.lr"``, ``"metrics.loss"``;
-    ``model__lr`` in keyword form) and are looked up like :meth:`Run.get`: config, then impl, then info.
+    Every selecting method returns a new collection of the same class. A key's value is read with
+    ``get(item, key, default)`` (default: :func:`getattr`); :class:`~hydraflow.analysis.RunCollection` reads
+    dotted keys (``"model.lr"``, ``"metrics.loss"``; ``model__lr`` in keyword form) like :meth:`Run.get`.
+
+    >>> c = Collection([{"x": 1, "y": "a"}, {"x": 2, "y": "b"}], lambda i, k, d: i.get(k, d))
+    >>> c.filter(x=2).to_list("y"), c  # the repr names the first item, up to a "(" (as in HydraFlow)
+    (['b'], Collection({'x': 1, 'y': 'a'}, n=2))
     """
 
-    def __init__(self, runs: Iterable[R] = ()) -> None:
-        """Collect runs (usually made by :meth:`Run.load`)."""
-        self._runs: list[R] = list(runs)
+    _noun: ClassVar[str] = "item"
+
+    def __init__(self, items: Iterable[I] = (), get: Getter | None = None) -> None:
+        """Collect items; ``get(item, key, default)`` reads a key's value (default: :func:`getattr`)."""
+        self._items: list[I] = list(items)
+        self._get: Getter = get if get is not None else getattr
+
+    def _new(self, items: Iterable[I]) -> Self:
+        """A collection of the same class and ``get`` holding ``items``."""
+        return self.__class__(items, self._get)
+
+    # ------------------------------------------------------------------ reading columns (the hooks)
+
+    def _lookup(self, key: str, items: list[I]) -> list[Any]:
+        """The value of ``key`` for each of ``items``; :data:`MISSING` where an item has none."""
+        get = self._get
+
+        def value(item: I) -> Any:
+            try:
+                return get(item, key, MISSING)
+            except (AttributeError, KeyError):  # a get that raises for a missing key
+                return MISSING
+
+        return [value(item) for item in items]
+
+    def _values(self, key: str, default: Any) -> list[Any]:
+        """``[get(item, key, default) for item in self]``."""
+        get = self._get
+        return [get(item, key, default) for item in self._items]
+
+    def _default_keys(self) -> list[str]:
+        """The columns of :meth:`to_arrow` without keys (none for a generic collection)."""
+        return []
+
+    def _item_id(self, item: I) -> str:
+        run_id = getattr(item, "run_id", None)
+        return str(run_id) if isinstance(run_id, str) else repr(item)
 
     # ------------------------------------------------------------------ sequence protocol
 
     def __len__(self) -> int:
-        """Number of runs."""
-        return len(self._runs)
+        """Number of items."""
+        return len(self._items)
 
-    def __iter__(self) -> Iterator[R]:
-        """Iterate over the runs."""
-        return iter(self._runs)
-
-    @overload
-    def __getitem__(self, index: int) -> R: ...
-    @overload
-    def __getitem__(self, index: slice) -> RunCollection[R]: ...
-
-    def __getitem__(self, index: int | slice) -> R | RunCollection[R]:
-        """A run by position, or a sub-collection by slice."""
-        if isinstance(index, slice):
-            return RunCollection(self._runs[index])
-        return self._runs[index]
-
-    def __add__(self, other: RunCollection[R]) -> RunCollection[R]:
-        """Concatenate two collections."""
-        if not isinstance(other, RunCollection):
-            return NotImplemented
-        return RunCollection([*self._runs, *other._runs])
+    def __iter__(self) -> Iterator[I]:
+        """Iterate over the items."""
+        return iter(self._items)
 
     def __bool__(self) -> bool:
-        """True if there is at least one run."""
-        return bool(self._runs)
+        """True if there is at least one item."""
+        return bool(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> I: ...
+    @overload
+    def __getitem__(self, index: slice) -> Self: ...
+    @overload
+    def __getitem__(self, index: str) -> pl.Series: ...
+    @overload
+    def __getitem__(self, index: Iterable[int]) -> Self: ...
+
+    def __getitem__(self, index: int | slice | str | Iterable[int]) -> I | Self | pl.Series:
+        """An item by position; a collection by slice or by positions (``c[[0, 2]]``); a column by key.
+
+        ``c["model.lr"]`` is ``c.to_series("model.lr")``, a polars Series (usable as a filter mask:
+        ``c.filter(c["model.lr"] > 0.01)``).
+        """
+        if isinstance(index, str):
+            return self.to_series(index)
+        if isinstance(index, slice):
+            return self._new(self._items[index])
+        if isinstance(index, Iterable):
+            return self._new([self._items[int(i)] for i in index])
+        return self._items[index.__index__()]
+
+    def __add__(self, other: Collection[I]) -> Self:
+        """Concatenate two collections."""
+        if not isinstance(other, Collection):
+            return NotImplemented
+        return self._new([*self._items, *other._items])
 
     def __repr__(self) -> str:
-        """``RunCollection(<n> runs)``."""
-        return f"RunCollection({len(self._runs)} runs)"
-
-    # ------------------------------------------------------------------ values
-
-    def values(self, key: str, default: Any = MISSING) -> list[Any]:
-        """The value of ``key`` for every run (see :meth:`Run.get`)."""
-        return _values(self._runs, key, default)
-
-    def map(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
-        """Lazily apply ``function(run, *args, **kwargs)`` to every run."""
-        return (function(run, *args, **kwargs) for run in self._runs)
-
-    def unique(self, key: str, default: Any = MISSING) -> list[Any]:
-        """The distinct values of ``key``, in order of first appearance (lists and dicts compare by value)."""
-        seen: set[Hashable] = set()
-        out: list[Any] = []
-        for v in self.values(key, default):
-            h = to_hashable(v)
-            if h not in seen:
-                seen.add(h)
-                out.append(v)
-        return out
-
-    def n_unique(self, key: str, default: Any = MISSING) -> int:
-        """The number of distinct values of ``key``."""
-        return len(self.unique(key, default))
+        """``RunCollection(Run, n=12)`` (the class of the first item), or ``RunCollection(empty)``."""
+        name = type(self).__name__
+        if not self._items:
+            return f"{name}(empty)"
+        first = repr(self._items[0]).split("(", 1)[0]
+        return f"{name}({first}, n={len(self._items)})"
 
     # ------------------------------------------------------------------ selection
 
-    def _mask(self, criteria: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[bool]:
-        """Which runs match all criteria (column by column: one key at a time over the remaining runs)."""
-        tests: list[Callable[[R], bool]] = []
+    def _tests(self, criteria: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[Any]:
+        """Criteria in a uniform form: ``(key, test)`` pairs, masks (lists of bools) and callables.
+
+        Key criteria come first (one column read each), then masks, then callables on the items.
+        """
         pairs: list[tuple[str, Any]] = []
+        masks: list[list[bool]] = []
+        calls: list[Callable[[I], Any]] = []
         for c in criteria:
             if isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str):  # noqa: PLR2004
                 pairs.append(c)
             elif isinstance(c, Mapping):
                 pairs.extend(c.items())
             elif callable(c):
-                tests.append(c)
+                calls.append(c)
+            elif isinstance(c, Iterable) and not isinstance(c, (str, bytes)):
+                mask = [bool(m) for m in c]
+                if len(mask) != len(self._items):
+                    msg = f"a filter mask has {len(mask)} values for {len(self._items)} {self._noun}s"
+                    raise ValueError(msg)
+                masks.append(mask)
             else:
-                msg = f"a filter criterion must be a callable, a (key, value) tuple or a mapping, not {c!r}"
+                msg = (
+                    "a filter criterion must be a callable, a (key, value) tuple, a mapping or a boolean "
+                    f"mask, not {c!r}"
+                )
                 raise TypeError(msg)
         pairs.extend(kwargs.items())
-        runs = self._runs
-        alive = list(range(len(runs)))
-        for key, crit in pairs:
-            test = _matcher(crit)
-            col = _column([runs[i] for i in alive], key)
-            alive = [i for i, v in zip(alive, col, strict=True) if v is not MISSING and test(v)]
-        for t in tests:
-            alive = [i for i in alive if t(runs[i])]
-        mask = [False] * len(runs)
-        for i in alive:
-            mask[i] = True
-        return mask
+        return [*((k, matcher(v)) for k, v in pairs), *masks, *calls]
 
-    def filter(self, *criteria: Criterion, **kwargs: Any) -> RunCollection[R]:
-        """The runs matching every criterion.
+    def _narrow(self, criteria: tuple[Any, ...], kwargs: Mapping[str, Any], *, keep: bool) -> list[int]:
+        """Positions of the items that match every criterion (``keep``) or none of them (not ``keep``)."""
+        items = self._items
+        alive = list(range(len(items)))
+        for test in self._tests(criteria, kwargs):
+            if not alive:
+                break
+            if isinstance(test, tuple):
+                key, match = test
+                col = self._lookup(key, [items[i] for i in alive])
+                hits = [v is not MISSING and match(v) for v in col]
+            elif isinstance(test, list):
+                hits = [test[i] for i in alive]
+            else:
+                hits = [bool(test(items[i])) for i in alive]
+            alive = [i for i, hit in zip(alive, hits, strict=True) if hit is keep]
+        return alive
 
-        Criteria: a callable taking a run; a ``(key, value)`` tuple; a mapping of keys to values; or keyword
-        arguments (``model__lr=0.1`` for ``"model.lr"``). Values match as in :func:`matches`: a list means
-        "any of", a 2-tuple an inclusive range, a callable a predicate on the value, anything else equality.
+    def filter(self, *criteria: Criterion, **kwargs: Any) -> Self:
+        """The items matching every criterion.
 
-        A run that does not have a key does not match a criterion on that key (so :meth:`exclude` keeps it).
+        Criteria: a callable taking an item; a ``(key, value)`` tuple; a mapping of keys to values; a boolean
+        mask (a sequence of bools, one per item, e.g. ``c["lr"] > 0.01``); or keyword arguments
+        (``model__lr=0.1`` for ``"model.lr"``). Values match as in :func:`matches`: a list means "any of", a
+        2-tuple an inclusive range, a callable a predicate on the value, anything else equality.
+
+        An item that does not have a key does not match a criterion on that key.
         """
-        mask = self._mask(criteria, kwargs)
-        return RunCollection([r for r, m in zip(self._runs, mask, strict=True) if m])
+        return self._new([self._items[i] for i in self._narrow(criteria, kwargs, keep=True)])
 
-    def exclude(self, *criteria: Criterion, **kwargs: Any) -> RunCollection[R]:
-        """The runs :meth:`filter` would drop (same criteria)."""
-        mask = self._mask(criteria, kwargs)
-        return RunCollection([r for r, m in zip(self._runs, mask, strict=True) if not m])
+    def exclude(self, *criteria: Criterion, **kwargs: Any) -> Self:
+        """The items matching none of the criteria (each criterion excludes the items it matches).
+
+        Same criteria as :meth:`filter`; an item that does not have a key is kept by a criterion on that key.
+        """
+        return self._new([self._items[i] for i in self._narrow(criteria, kwargs, keep=False)])
 
     def _describe(self, criteria: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         parts = [repr(c) for c in criteria] + [f"{k}={v!r}" for k, v in kwargs.items()]
         return ", ".join(parts) or "no criteria"
 
-    def try_get(self, *criteria: Criterion, **kwargs: Any) -> R | None:
-        """The single run matching the criteria, or None if no run matches.
+    def try_get(self, *criteria: Criterion, **kwargs: Any) -> I | None:
+        """The single item matching the criteria, or None if no item matches.
 
         Raises:
-            MultipleRunsFoundError: Several runs match.
+            MultipleRunsFoundError: Several items match (a :class:`ValueError` and a :class:`LookupError`).
         """
-        found = self.filter(*criteria, **kwargs)
+        found = self._narrow(criteria, kwargs, keep=True)
         if len(found) > 1:
-            ids = ", ".join(r.run_id for r in found[:5]) + (" ..." if len(found) > 5 else "")  # noqa: PLR2004
-            msg = f"{len(found)} runs match {self._describe(criteria, kwargs)} (expected one): {ids}"
+            ids = ", ".join(self._item_id(self._items[i]) for i in found[:5])
+            ids += " ..." if len(found) > 5 else ""  # noqa: PLR2004
+            msg = f"{len(found)} {self._noun}s match {self._describe(criteria, kwargs)} (expected one): {ids}"
             raise MultipleRunsFoundError(msg)
-        return found[0] if found else None
+        return self._items[found[0]] if found else None
 
-    def get(self, *criteria: Criterion, **kwargs: Any) -> R:
-        """The single run matching the criteria.
-
-        Raises:
-            NoRunFoundError: No run matches.
-            MultipleRunsFoundError: Several runs match.
-        """
-        run = self.try_get(*criteria, **kwargs)
-        if run is None:
-            msg = f"no run matches {self._describe(criteria, kwargs)} (among {len(self)} runs)"
-            raise NoRunFoundError(msg)
-        return run
-
-    def first(self, *criteria: Criterion, **kwargs: Any) -> R:
-        """The first run (matching the criteria, if given).
+    def get(self, *criteria: Criterion, **kwargs: Any) -> I:
+        """The single item matching the criteria.
 
         Raises:
-            NoRunFoundError: No run matches.
+            NoRunFoundError: No item matches (a :class:`ValueError` and a :class:`LookupError`).
+            MultipleRunsFoundError: Several items match.
         """
-        return self._matching(criteria, kwargs)[0]
-
-    def last(self, *criteria: Criterion, **kwargs: Any) -> R:
-        """The last run (matching the criteria, if given).
-
-        Raises:
-            NoRunFoundError: No run matches.
-        """
-        return self._matching(criteria, kwargs)[-1]
-
-    def _matching(self, criteria: tuple[Criterion, ...], kwargs: dict[str, Any]) -> RunCollection[R]:
-        """The runs matching the criteria (all runs without any); NoRunFoundError when there are none."""
-        found = self.filter(*criteria, **kwargs) if criteria or kwargs else self
-        if not found:
-            msg = f"no run matches {self._describe(criteria, kwargs)} (among {len(self)} runs)"
-            raise NoRunFoundError(msg)
+        found = self.try_get(*criteria, **kwargs)
+        if found is None:
+            raise self._not_found(criteria, kwargs)
         return found
 
-    def sort(self, *keys: str | Callable[[R], Any], reverse: bool = False) -> RunCollection[R]:
-        """Sorted by the keys (stable). Runs missing a key (or with None) go last, also with ``reverse``.
+    def _not_found(self, criteria: tuple[Any, ...], kwargs: Mapping[str, Any]) -> NoRunFoundError:
+        n = len(self._items)
+        msg = f"no {self._noun} matches {self._describe(criteria, kwargs)} (among {n} {self._noun}s)"
+        return NoRunFoundError(msg)
+
+    def first(self, *criteria: Criterion, **kwargs: Any) -> I:
+        """The first item (matching the criteria, if given).
+
+        Raises:
+            NoRunFoundError: No item matches.
+        """
+        found = self._narrow(criteria, kwargs, keep=True)
+        if not found:
+            raise self._not_found(criteria, kwargs)
+        return self._items[found[0]]
+
+    def last(self, *criteria: Criterion, **kwargs: Any) -> I:
+        """The last item (matching the criteria, if given).
+
+        Raises:
+            NoRunFoundError: No item matches.
+        """
+        found = self._narrow(criteria, kwargs, keep=True)
+        if not found:
+            raise self._not_found(criteria, kwargs)
+        return self._items[found[-1]]
+
+    # ------------------------------------------------------------------ values
+
+    def to_list(self, key: str, default: Any = MISSING) -> list[Any]:
+        """The value of ``key`` for every item; a callable ``default`` is called with an item without one."""
+        return self._values(key, default)
+
+    def values(self, key: str, default: Any = MISSING) -> list[Any]:
+        """Same as :meth:`to_list`."""
+        return self._values(key, default)
+
+    def to_numpy(self, key: str, default: Any = MISSING) -> np.ndarray[Any, Any]:
+        """:meth:`to_list` as a NumPy array."""
+        return _as_array(self._values(key, default))
+
+    def to_series(self, key: str, default: Any = MISSING, *, name: str | None = None) -> pl.Series:
+        """:meth:`to_list` as a polars Series named ``name`` (default: the key)."""
+        import polars as pl
+
+        from hydraflow.analysis.frame import column
+
+        series = pl.from_arrow(column(self._values(key, default)))
+        return cast("pl.Series", series).alias(name or key)
+
+    def unique(self, key: str, default: Any = MISSING) -> np.ndarray[Any, Any]:
+        """The distinct values of ``key`` as a NumPy array, sorted (unorderable: in order of appearance).
+
+        Lists and dicts compare by value; list values give a 2-D array when they have one length.
+        """
+        seen: set[Hashable] = set()
+        out: list[Any] = []
+        for v in self._values(key, default):
+            h = to_hashable(v)
+            if h not in seen:
+                seen.add(h)
+                out.append(v)
+        with contextlib.suppress(TypeError):  # None among strings, dicts, mixed types: order of appearance
+            out.sort(key=_sort_key)
+        return _as_array(out)
+
+    def n_unique(self, key: str, default: Any = MISSING) -> int:
+        """The number of distinct values of ``key``."""
+        return len(self.unique(key, default))
+
+    def map(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """Lazily apply ``function(item, *args, **kwargs)`` to every item."""
+        return (function(item, *args, **kwargs) for item in self._items)
+
+    # ------------------------------------------------------------------ order, groups, samples
+
+    def sort(self, *keys: str | Callable[[I], Any], reverse: bool = False) -> Self:
+        """Sorted by the keys (keys or functions of an item), ascending; descending with ``reverse``.
+
+        ``reverse=True`` is the ascending order reversed (equal items too, as in HydraFlow). Items without
+        a value (or with None) go last, also with ``reverse``.
 
         Raises:
             TypeError: Values of one key cannot be compared (e.g. numbers and strings mixed).
         """
+        items = self._items
+        order = list(range(len(items)))
         if not keys:
-            return RunCollection(self._runs)
-
-        def value(run: R, key: str | Callable[[R], Any]) -> Any:
-            return key(run) if callable(key) else run.get(key, None)
-
-        runs = list(self._runs)
+            return self._new(items)
+        if reverse:
+            order.reverse()
         for key in reversed(keys):
-            present = [r for r in runs if value(r, key) is not None]
-            absent = [r for r in runs if value(r, key) is None]
+            col = [key(i) for i in items] if callable(key) else self._lookup(key, items)
+            present = [i for i in order if col[i] is not MISSING and col[i] is not None]
+            absent = [i for i in order if col[i] is MISSING or col[i] is None]
             try:
-                present.sort(key=lambda r, k=key: value(r, k), reverse=reverse)  # type: ignore[misc]
+                present.sort(key=lambda i, c=col: _sort_key(c[i]), reverse=reverse)  # type: ignore[misc]
             except TypeError as exc:
                 msg = f"cannot sort by {key!r}: {exc}"
                 raise TypeError(msg) from None
-            runs = present + absent
-        return RunCollection(runs)
+            order = present + absent
+        return self._new([items[i] for i in order])
 
-    def group_by(self, *keys: str) -> GroupBy[R]:
-        """Group runs by the values of one or more keys (a run missing a key is grouped under None).
+    def group_by(self, *by: str) -> GroupBy[Self, I]:
+        """Group items by the values of one or more keys (an item missing a key is grouped under None).
 
         The group key is the value for one key and a tuple of values for several; lists become tuples.
+        Groups keep the order of first appearance.
         """
-        if not keys:
+        if not by:
             msg = "group_by needs at least one key"
             raise ValueError(msg)
-        groups: dict[Hashable, list[R]] = {}
-        cols = [[None if v is MISSING else to_hashable(v) for v in _column(self._runs, k)] for k in keys]
-        if len(keys) == 1:
-            for run, g in zip(self._runs, cols[0], strict=True):
-                groups.setdefault(g, []).append(run)
-        else:
-            for run, g in zip(self._runs, zip(*cols, strict=True), strict=True):
-                groups.setdefault(g, []).append(run)
-        return GroupBy(keys, {k: RunCollection(v) for k, v in groups.items()})
+        items = self._items
+        cols = [[None if v is MISSING else to_hashable(v) for v in self._lookup(k, items)] for k in by]
+        groups: dict[Hashable, list[I]] = {}
+        keys: Iterable[Hashable] = cols[0] if len(by) == 1 else zip(*cols, strict=True)
+        for item, g in zip(items, keys, strict=True):
+            groups.setdefault(g, []).append(item)
+        return GroupBy(by, {k: self._new(v) for k, v in groups.items()})
 
-    def sample(self, k: int, seed: int | random.Random | None = None) -> RunCollection[R]:
-        """``k`` distinct runs drawn at random (the global random state is not touched).
+    def sample(self, k: int, seed: int | random.Random | None = None) -> Self:
+        """``k`` distinct items drawn at random (the global random state is not touched).
 
         Args:
-            k: How many runs.
+            k: How many items.
             seed: An int for reproducible draws, a :class:`random.Random` to draw from, or None.
 
         Raises:
             ValueError: ``k`` is negative or larger than the collection.
         """
-        if not 0 <= k <= len(self._runs):
-            msg = f"sample size {k} must be between 0 and {len(self._runs)}"
+        if not 0 <= k <= len(self._items):
+            msg = f"sample size {k} must be between 0 and {len(self._items)}"
             raise ValueError(msg)
         rng = seed if isinstance(seed, random.Random) else random.Random(seed)  # noqa: S311 - not crypto
-        return RunCollection(rng.sample(self._runs, k))
+        return self._new(rng.sample(self._items, k))
 
-    def shuffle(self, seed: int | random.Random | None = None) -> RunCollection[R]:
-        """The runs in random order (see :meth:`sample` for ``seed``)."""
-        return self.sample(len(self._runs), seed)
+    def shuffle(self, seed: int | random.Random | None = None) -> Self:
+        """The items in random order (see :meth:`sample` for ``seed``)."""
+        return self.sample(len(self._items), seed)
 
     # ------------------------------------------------------------------ frames
-
-    def _default_keys(self) -> list[str]:
-        return ["run_id", *(k for k in config_keys(self._runs) if k != "run_id")]
 
     def to_arrow(
         self,
         *keys: str | tuple[str, Any],
         defaults: Mapping[str, Any] | None = None,
-        **computed: Callable[[R], Any],
+        **computed: Callable[[I], Any],
     ) -> pa.Table:
-        """A :class:`pyarrow.Table` with one row per run.
+        """A :class:`pyarrow.Table` with one row per item.
 
         Args:
-            keys: Column keys (see :meth:`Run.get`), or ``(key, default)`` pairs. None: ``run_id`` and every
-                config key (flattened).
-            defaults: Defaults by key; a callable default is called with the run.
-            computed: Extra columns: name -> function of the run.
+            keys: Column keys, or ``(key, default)`` pairs. None: ``run_id`` and every config key (flattened)
+                for a :class:`~hydraflow.analysis.RunCollection`; no column for another collection.
+            defaults: Defaults by key; a callable default is called with the item.
+            computed: Extra columns: name -> function of the item.
 
-        A key a run does not have becomes null (or its default). Lists become list columns, dicts struct
+        A key an item does not have becomes null (or its default). Lists become list columns, dicts struct
         columns; values that do not fit one Arrow type (e.g. numbers mixed with strings) become strings.
         """
         import pyarrow as pa
 
         from hydraflow.analysis.frame import column
 
+        cols = {name: column(values) for name, values in self._columns(keys, defaults, computed).items()}
+        return pa.table(cols) if cols else pa.table({}).slice(0, 0)
+
+    def _columns(
+        self,
+        keys: tuple[str | tuple[str, Any], ...],
+        defaults: Mapping[str, Any] | None,
+        computed: Mapping[str, Callable[[I], Any]],
+    ) -> dict[str, list[Any]]:
+        """The values of the columns of :meth:`to_arrow`, by column name."""
         defaults = dict(defaults or {})
         names: list[str] = []
         for k in keys or (() if computed else tuple(self._default_keys())):
@@ -376,30 +440,34 @@ class RunCollection(Sequence[R], Generic[R]):
             else:
                 name = k
             names.append(name)
-        cols: dict[str, pa.Array] = {}
-        for name in names:
-            cols[name] = column(_values(self._runs, name, defaults.get(name)))
+        cols = {name: self._values(name, defaults.get(name)) for name in names}
         for name, fn in computed.items():
-            cols[name] = column([fn(run) for run in self._runs])
-        return pa.table(cols) if cols else pa.table({}).slice(0, 0)
+            cols[name] = [fn(item) for item in self._items]
+        return cols
 
     def to_frame(
         self,
         *keys: str | tuple[str, Any],
         defaults: Mapping[str, Any] | None = None,
-        backend: Backend = "arrow",
-        **computed: Callable[[R], Any],
+        backend: Backend = "polars",
+        **computed: Callable[[I], Any],
     ) -> Any:
-        """Like :meth:`to_arrow`, as an Arrow table (default) or a pandas / polars DataFrame (``backend``)."""
-        from hydraflow.analysis.frame import convert
+        """:meth:`to_arrow` as a polars DataFrame (as in HydraFlow), or ``backend="arrow"`` / ``"pandas"``.
 
+        In a polars DataFrame, a column of objects Arrow cannot hold (``"run"``, ``"cfg"``, ``"impl"``)
+        is an ``Object`` column of the objects themselves; the other backends hold their text.
+        """
+        from hydraflow.analysis.frame import convert, polars_frame
+
+        if backend == "polars":
+            return polars_frame(self._columns(keys, defaults, computed))
         return convert(self.to_arrow(*keys, defaults=defaults, **computed), backend)
 
     def to_pandas(
         self,
         *keys: str | tuple[str, Any],
         defaults: Mapping[str, Any] | None = None,
-        **computed: Callable[[R], Any],
+        **computed: Callable[[I], Any],
     ) -> pd.DataFrame:
         """:meth:`to_arrow` as a pandas DataFrame (nulls in integer columns give nullable ``Int64``)."""
         return cast("pd.DataFrame", self.to_frame(*keys, defaults=defaults, backend="pandas", **computed))
@@ -408,78 +476,108 @@ class RunCollection(Sequence[R], Generic[R]):
         self,
         *keys: str | tuple[str, Any],
         defaults: Mapping[str, Any] | None = None,
-        **computed: Callable[[R], Any],
+        **computed: Callable[[I], Any],
     ) -> pl.DataFrame:
-        """:meth:`to_arrow` as a polars DataFrame."""
+        """:meth:`to_arrow` as a polars DataFrame (same as :meth:`to_frame`)."""
         return cast("pl.DataFrame", self.to_frame(*keys, defaults=defaults, backend="polars", **computed))
 
+    # ------------------------------------------------------------------ predicates for filter
 
-def config_keys(runs: Iterable[RunLike]) -> list[str]:
-    """Every flattened config key of the runs (``"model.lr"``), in order of first appearance."""
+    def _pair(self, left: str, right: str, default: Any) -> Callable[[I], tuple[Any, Any]]:
+        get = self._get
+        return lambda i: (get(i, left, default), get(i, right, default))
+
+    def eq(self, left: str, right: str, *, default: Any = MISSING) -> Callable[[I], bool]:
+        """A filter predicate: the values of two keys are equal (``c.filter(c.eq("a", "b"))``)."""
+        pair = self._pair(left, right, default)
+        return lambda i: bool(operator_eq(*pair(i)))
+
+    def ne(self, left: str, right: str, *, default: Any = MISSING) -> Callable[[I], bool]:
+        """A filter predicate: the values of two keys differ."""
+        pair = self._pair(left, right, default)
+        return lambda i: not operator_eq(*pair(i))
+
+    def gt(self, left: str, right: str, *, default: Any = MISSING) -> Callable[[I], bool]:
+        """A filter predicate: the value of ``left`` is greater than that of ``right``."""
+        pair = self._pair(left, right, default)
+        return lambda i: bool(_apply(pair(i), lambda a, b: a > b))
+
+    def lt(self, left: str, right: str, *, default: Any = MISSING) -> Callable[[I], bool]:
+        """A filter predicate: the value of ``left`` is less than that of ``right``."""
+        pair = self._pair(left, right, default)
+        return lambda i: bool(_apply(pair(i), lambda a, b: a < b))
+
+    def ge(self, left: str, right: str, *, default: Any = MISSING) -> Callable[[I], bool]:
+        """A filter predicate: the value of ``left`` is greater than or equal to that of ``right``."""
+        pair = self._pair(left, right, default)
+        return lambda i: bool(_apply(pair(i), lambda a, b: a >= b))
+
+    def le(self, left: str, right: str, *, default: Any = MISSING) -> Callable[[I], bool]:
+        """A filter predicate: the value of ``left`` is less than or equal to that of ``right``."""
+        pair = self._pair(left, right, default)
+        return lambda i: bool(_apply(pair(i), lambda a, b: a <= b))
+
+    def startswith(self, key: str, prefix: str, *, default: Any = MISSING) -> Callable[[I], bool]:
+        """A filter predicate: the value of ``key``, as text, starts with ``prefix``."""
+        get = self._get
+        return lambda i: str(get(i, key, default)).startswith(prefix)
+
+    def endswith(self, key: str, suffix: str, *, default: Any = MISSING) -> Callable[[I], bool]:
+        """A filter predicate: the value of ``key``, as text, ends with ``suffix``."""
+        get = self._get
+        return lambda i: str(get(i, key, default)).endswith(suffix)
+
+    def match(
+        self, key: str, pattern: str | re.Pattern[str], *, default: Any = MISSING, flags: int = 0
+    ) -> Callable[[I], bool]:
+        """A filter predicate: the value of ``key``, as text, matches a regular expression (re.match)."""
+        get = self._get
+        return lambda i: re.match(pattern, str(get(i, key, default)), flags) is not None
+
+
+def config_keys(runs: Iterable[Any]) -> list[str]:
+    """Every flattened config key of the runs (``run.config``), in order of first appearance.
+
+    >>> class R:
+    ...     config = {"a": {"b": 1}, "c": 2}
+    >>> config_keys([R()])
+    ['a.b', 'c']
+    """
     keys: dict[str, None] = {}
     for run in runs:
         keys.update(dict.fromkeys(flatten_dict(run.config)))
     return list(keys)
 
 
-def _column(runs: list[R], key: str) -> list[Any]:
-    """``[run.lookup(key) for run in runs]``, walking the raw configs directly where possible."""
-    parts = key.replace("__", ".").split(".")
-    out: list[Any] = []
-    append = out.append
-    for run in runs:
-        cfg = run._config  # noqa: SLF001 - the fast path of this module's own Run
-        value = MISSING if cfg is None else lookup_plain(cfg, parts)
-        if value is MISSING or isinstance(value, (dict, list)) or (isinstance(value, str) and "${" in value):
-            value = run.lookup(key)  # missing (maybe in impl/info), a container or an interpolation
-        elif run.cfg_type is not None:
-            value = run.typed_value(key, value)
-        append(value)
-    return out
+def operator_eq(a: Any, b: Any) -> bool:
+    """``a == b`` as a bool (NumPy/polars comparisons give arrays: all elements must be equal).
+
+    >>> operator_eq([1, 2], [1, 2]), operator_eq(1, 2)
+    (True, False)
+    """
+    result = a == b
+    return bool(result.all()) if hasattr(result, "all") else bool(result)
 
 
-def _values(runs: list[R], key: str, default: Any) -> list[Any]:
-    """``[run.get(key, default) for run in runs]`` (KeyError naming the run when missing without default)."""
-    col = _column(runs, key)
-    return [run.get(key, default) if v is MISSING else v for run, v in zip(runs, col, strict=True)]
+def _apply(pair: tuple[Any, Any], op: Callable[[Any, Any], Any]) -> Any:
+    return op(*pair)
 
 
-def _matcher(criterion: Any) -> Callable[[Any], bool]:
-    """A one-argument test equivalent to ``matches(value, criterion)``, faster for the common cases."""
-    if callable(criterion) or isinstance(criterion, tuple):
-        return lambda v: matches(v, criterion)
-    if isinstance(criterion, (list, set, frozenset)):
-        try:
-            members = frozenset(criterion)
-        except TypeError:  # unhashable items (lists of lists)
-            return lambda v: matches(v, criterion)
+class GroupBy(Mapping[Hashable, C], Generic[C, I]):
+    """Result of :meth:`Collection.group_by`: group key -> collection of the group (first-seen order).
 
-        def member(v: Any) -> bool:
-            if isinstance(v, (list, Enum)):
-                return matches(v, criterion)
-            try:
-                return v in members
-            except TypeError:
-                return matches(v, criterion)
+    Attributes:
+        by: The keys the items were grouped by.
+        groups: Group key -> collection (a value for one key, a tuple of values for several).
+    """
 
-        return member
-
-    def equal(v: Any) -> bool:
-        return (v == criterion and not isinstance(v, list)) or (isinstance(v, Enum) and matches(v, criterion))
-
-    return equal
-
-
-class GroupBy(Mapping[Hashable, RunCollection[R]]):
-    """Result of :meth:`RunCollection.group_by`: group key -> :class:`RunCollection` (first-seen order)."""
-
-    def __init__(self, by: tuple[str, ...], groups: dict[Hashable, RunCollection[R]]) -> None:
-        """Hold the groups (made by :meth:`RunCollection.group_by`)."""
+    def __init__(self, by: tuple[str, ...], groups: dict[Hashable, C]) -> None:
+        """Hold the groups (made by :meth:`Collection.group_by`)."""
         self.by = by
         self.groups = groups
 
-    def __getitem__(self, key: Hashable) -> RunCollection[R]:
-        """The runs of one group."""
+    def __getitem__(self, key: Hashable) -> C:
+        """The items of one group."""
         return self.groups[key]
 
     def __iter__(self) -> Iterator[Hashable]:
@@ -490,18 +588,22 @@ class GroupBy(Mapping[Hashable, RunCollection[R]]):
         """Number of groups."""
         return len(self.groups)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is a group key."""
+        return key in self.groups
+
     def __repr__(self) -> str:
         """``GroupBy(by=..., <n> groups)``."""
         return f"GroupBy(by={self.by!r}, {len(self.groups)} groups)"
 
-    def agg(self, *keys: str, backend: Backend = "arrow", **aggs: Callable[[RunCollection[R]], Any]) -> Any:
+    def agg(self, *keys: str, backend: Backend = "polars", **aggs: Callable[[C], Any]) -> Any:
         """One row per group: the group-by keys, then ``keys`` (lists of the group's values), then ``aggs``.
 
         Args:
-            keys: Keys whose values are collected per group (a list column).
-            backend: ``"arrow"`` (default), ``"pandas"`` or ``"polars"``.
-            aggs: Column name -> function of the group's :class:`RunCollection` (``n=len``,
-                ``loss=lambda g: mean(g.values("metrics.loss"))``).
+            keys: Keys whose values are collected per group (a list column; None where an item has none).
+            backend: ``"polars"`` (default, a polars DataFrame as in HydraFlow), ``"arrow"`` or ``"pandas"``.
+            aggs: Column name -> function of the group's collection (``n=len``,
+                ``loss=lambda g: mean(g.to_list("metrics.loss"))``).
         """
         import pyarrow as pa
 
@@ -513,7 +615,7 @@ class GroupBy(Mapping[Hashable, RunCollection[R]]):
             vals = [k if len(self.by) == 1 else k[i] for k in group_keys]  # type: ignore[index]
             cols[name] = column([list(v) if isinstance(v, tuple) else v for v in vals])
         for key in keys:
-            cols[key] = column([g.values(key, None) for g in self.groups.values()])
+            cols[key] = column([g._values(key, None) for g in self.groups.values()])  # noqa: SLF001
         for name, fn in aggs.items():
             cols[name] = column([fn(g) for g in self.groups.values()])
         return convert(pa.table(cols), backend)

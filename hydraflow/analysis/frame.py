@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
-from typing import Any
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def as_text(value: Any) -> str | None:
@@ -69,6 +74,35 @@ def column(values: list[Any], *, nested: bool = True) -> pa.Array:
     if present and all(isinstance(v, (datetime, date)) for v in present):
         return pa.array([None if v is None else str(v) for v in values], pa.string())
     return pa.array([as_text(v) for v in values], pa.string())
+
+
+_PLAIN = (str, int, float, bool, list, tuple, dict, datetime, date, Enum, PurePath, bytes, Decimal)
+
+
+def is_opaque(values: list[Any]) -> bool:
+    """Whether a column holds objects that only a polars ``Object`` column keeps (runs, configs, models).
+
+    >>> is_opaque([1, None, [2]]), is_opaque([object()])
+    (False, True)
+    """
+    return any(v is not None and not isinstance(v, _PLAIN) for v in values)
+
+
+def polars_frame(columns: dict[str, list[Any]]) -> Any:
+    """A polars DataFrame of the columns: through Arrow (:func:`column`), objects in ``Object`` columns."""
+    import polars as pl
+
+    opaque = {name for name, values in columns.items() if is_opaque(values)}
+    if not opaque:
+        table = pa.table({name: column(values) for name, values in columns.items()})
+        return pl.from_arrow(table) if columns else pl.DataFrame()
+    series = [
+        pl.Series(name, values, dtype=pl.Object)
+        if name in opaque
+        else cast("pl.Series", pl.from_arrow(column(values))).alias(name)
+        for name, values in columns.items()
+    ]
+    return pl.DataFrame(series)
 
 
 def convert(table: pa.Table, backend: str) -> Any:

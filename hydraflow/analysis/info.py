@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from pathlib import Path  # noqa: TC003 - a dataclass field type
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,9 +31,12 @@ def datetime_from_ms(value: Any) -> datetime | None:
 class RunInfo:
     """What the tracking store knows about a run.
 
+    ``RunInfo(run_dir)`` (as in HydraFlow) knows only the directory and the run id (its name); the analysis
+    API fills in the rest from the tracking store.
+
     Attributes:
-        run_id: The MLflow run id (also the name of the run directory).
         run_dir: The run directory ``<artifact root>/<experiment id>/<run id>`` (contains ``artifacts/``).
+        run_id: The MLflow run id (by default the name of the run directory).
         experiment_id: The MLflow experiment id, or None when the store does not know the run.
         experiment_name: The experiment name, which is the Hydra job name in hydraflow's layout.
         status: ``"RUNNING"``, ``"FINISHED"``, ``"FAILED"``, ``"KILLED"``, ``"SCHEDULED"`` or None.
@@ -47,8 +50,8 @@ class RunInfo:
         artifact_uri: The artifact URI recorded by MLflow.
     """
 
-    run_id: str
     run_dir: Path
+    run_id: str = ""
     experiment_id: str | None = None
     experiment_name: str | None = None
     status: str | None = None
@@ -60,6 +63,13 @@ class RunInfo:
     run_name: str | None = None
     lifecycle_stage: str | None = None
     artifact_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        """A run directory given as a string becomes a path; the run id defaults to its name."""
+        if not isinstance(self.run_dir, Path):
+            self.run_dir = Path(self.run_dir)
+        if not self.run_id:
+            self.run_id = self.run_dir.name
 
     @property
     def job_name(self) -> str | None:

@@ -253,10 +253,10 @@ def parallel_map(fn: Callable[[T], U], items: list[T], n_jobs: int) -> list[U]:
         return list(pool.map(fn, items, chunksize=_POOL_MIN_ITEMS))
 
 
-def load_configs(
+def load_all_configs(
     run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
-) -> list[tuple[Path, dict[str, Any]]]:
-    """Load the configs of ``run_dirs`` (in order), skipping bad runs with a :class:`CorruptRunWarning`.
+) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+    """Load the configs of ``run_dirs`` (in order): ``(dir, config, None)`` or ``(dir, None, problem)``.
 
     The configs of runs whose artifacts are not on this machine are fetched into the artifact cache first
     (:func:`hydraflow.analysis.remote.prefetch`).
@@ -267,10 +267,24 @@ def load_configs(
     dirs = list(run_dirs)
     remote_problems = remote.prefetch(dirs)
     results = _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
+    if not remote_problems:
+        return results
+    return [(d, cfg, (remote_problems.get(d) or p) if cfg is None else p) for d, cfg, p in results]
+
+
+def load_configs(
+    run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
+) -> list[tuple[Path, dict[str, Any]]]:
+    """Load the configs of ``run_dirs`` (in order), skipping bad runs with a :class:`CorruptRunWarning`.
+
+    Raises:
+        StoreError: The store of runs whose artifacts are not on this machine cannot be read.
+    """
+    results = load_all_configs(run_dirs, n_jobs=n_jobs, cache_dir=cache_dir)
     out: list[tuple[Path, dict[str, Any]]] = []
     for run_dir, cfg, problem in results:
         if cfg is None:
-            _warn_skipped(remote_problems.get(run_dir) or problem or f"{run_dir}: unknown problem")
+            _warn_skipped(problem or f"{run_dir}: unknown problem")
         else:
             out.append((run_dir, cfg))
     return out

@@ -29,12 +29,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
-__all__ = ["ExperimentNames", "iter_run_dirs", "read_infos"]
+__all__ = ["ExperimentNames", "experiment_matcher", "iter_run_dirs", "read_infos"]
 
 ExperimentNames: TypeAlias = "str | Iterable[str] | Callable[[str], bool] | None"
 
 
-def _matcher(experiment_names: ExperimentNames) -> Callable[[str], bool]:
+def experiment_matcher(experiment_names: ExperimentNames) -> Callable[[str], bool]:
+    """A predicate on experiment names: names or :mod:`fnmatch` patterns, a predicate, or None (all).
+
+    >>> experiment_matcher(["train*", "eval"])("train_b"), experiment_matcher("eval")("evaluate")
+    (True, False)
+    """
     if experiment_names is None:
         return lambda _name: True
     if callable(experiment_names):
@@ -70,7 +75,7 @@ def iter_run_dirs(
         StoreError: A server cannot be reached or refuses the request (one line, with its URI).
     """
     store = parse_store(tracking_uri)
-    match = _matcher(experiment_names)
+    match = experiment_matcher(experiment_names)
     if store.kind == "file" and store.path is not None:
         yield from file.iter_run_dirs(store.path, match, include_deleted)
     elif store.kind == "sqlite" and store.path is not None:

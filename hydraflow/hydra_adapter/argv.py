@@ -37,24 +37,41 @@ def _is_plain(argument: str) -> bool:
     return sweep.count == 1 and sweep[0] == [argument]
 
 
+def _is_hydra_key(key: str) -> bool:
+    """Whether an override sets Hydra's own config (``hydra.*``, ``hydra/...``): not a task override.
+
+    >>> _is_hydra_key("hydra/launcher"), _is_hydra_key("++hydra.sweeper.dry_run"), _is_hydra_key("hydrax")
+    (True, True, False)
+    """
+    key = key.lstrip("+~")
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
 def hydra_safe_arguments(arguments: Sequence[str], *, only_needed: bool = False) -> list[str]:
     """The sweep arguments as they are given to a Hydra app on its command line.
 
     Hydra reads the command line before the sweeper does: it rejects some forms of the extended syntax
     (``model.lr/m=1,2``, ``a=(1,2)_(3)``) and applies every argument it does not see as a sweep to the app's
-    config while composing it (``lr=0.01:0.03:0.01`` would be set as a string into a float field). So every
-    argument that the grammar expands (anything but a plain ``key=value``) goes, in order and quoted, into one
-    ``++hydra.sweeper={params:{key:'value',...}}`` setting, whose values reach the sweeper raw. Plain
-    overrides, and arguments whose key cannot be a params key (``+key=...``, ``~key``), stay as they are.
+    config while composing it (``lr=0.01:0.03:0.01`` would be set as a string into a float field). So such
+    arguments go, quoted, into one ``++hydra.sweeper={params:{key:'value',...}}`` setting, whose values reach
+    the sweeper raw.
 
-    With ``only_needed``, an argument Hydra itself parses as a sweep (``lr=1,2``, ``a=range(3)``) also stays:
-    Hydra leaves sweeps out of the composition, so only the forms it would reject or misapply are routed. This
-    keeps command lines meant for another sweeper (Optuna, basic) as they are.
+    The sweeper puts ``hydra.sweeper.params`` before the command line (the first argument varies slowest), so
+    every task argument up to the last routed one goes into the params too, in the order given: the sweep
+    order, and the numbers in error messages, are those of the command line, however the sweep arrived.
+    Of these, plain overrides also stay on the command line (Hydra composes the config with them:
+    ``+experiment=...``, ``db=mysql``); sweeps leave it. Arguments after the last routed one, Hydra's own
+    (``hydra/launcher=...``) and those whose key cannot be a params key (``~key``) stay as they are.
 
-    >>> hydra_safe_arguments(["seed=1", "lr=1:3", "m=1,2"])
+    With ``only_needed``, an argument Hydra itself parses as a sweep (``lr=1,2``, ``a=range(3)``) needs no
+    routing: a command line meant for another sweeper (Optuna, basic) stays as it is.
+
+    >>> hydra_safe_arguments(["lr=1:3", "m=1,2", "seed=1"])
     ["++hydra.sweeper={params:{lr:'1:3', m:'1,2'}}", 'seed=1']
-    >>> hydra_safe_arguments(["seed=1", "lr=1:3", "m=1,2"], only_needed=True)
-    ["++hydra.sweeper={params:{lr:'1:3'}}", 'seed=1', 'm=1,2']
+    >>> hydra_safe_arguments(["m=1,2", "seed=1", "lr=1:3"], only_needed=True)
+    ["++hydra.sweeper={params:{m:'1,2', seed:'1', lr:'1:3'}}", 'seed=1']
+    >>> hydra_safe_arguments(["m=1,2", "seed=1"], only_needed=True)
+    ['m=1,2', 'seed=1']
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
@@ -76,20 +93,28 @@ def hydra_safe_arguments(arguments: Sequence[str], *, only_needed: bool = False)
         except OverrideParseException:  # Hydra rejects it: it must be routed
             return False
 
+    split = [a.partition("=") for a in arguments]
+    task = [bool(sep) and not _is_hydra_key(key) for key, sep, _ in split]
+    plain = [t and _is_plain(a) for t, a in zip(task, arguments, strict=True)]
+    needed = [
+        i
+        for i, argument in enumerate(arguments)
+        if task[i] and not plain[i] and not (only_needed and hydra_sweep(argument))
+    ]
     params: dict[str, str] = {}
-    plain: list[str] = []
-    for argument in arguments:
-        key, sep, value = argument.partition("=")
-        key = key.strip()
-        keep = not sep or key in params or _is_plain(argument) or (only_needed and hydra_sweep(argument))
-        if keep or routed({key: value}) is None:
-            plain.append(argument)
-        else:
-            params[key] = value
+    command_line: list[str] = []
+    for i, (argument, (raw_key, _, value)) in enumerate(zip(arguments, split, strict=True)):
+        key = raw_key.strip()
+        if not needed or i > needed[-1] or not task[i] or key in params or routed({key: value}) is None:
+            command_line.append(argument)
+            continue
+        params[key] = value
+        if plain[i]:
+            command_line.append(argument)
     if not params:
-        return plain
+        return list(arguments)
     text = routed(params)
-    return list(arguments) if text is None else [text, *plain]
+    return list(arguments) if text is None else [text, *command_line]
 
 
 def hydra_safe_argv(argv: Sequence[str]) -> list[str]:
@@ -101,7 +126,7 @@ def hydra_safe_argv(argv: Sequence[str]) -> list[str]:
     ``@hydraflow.main`` applies it, so that ``python train.py -m 'lr=0.01:0.05:0.01'`` works on a typed
     ``lr: float``. A command line Hydra cannot parse is returned unchanged, for Hydra to report.
 
-    >>> hydra_safe_argv(["-m", "-cn", "config", "seed=1", "lr=1:3"])
+    >>> hydra_safe_argv(["-m", "-cn", "config", "lr=1:3", "seed=1"])
     ['-m', '-cn', 'config', "++hydra.sweeper={params:{lr:'1:3'}}", 'seed=1']
     >>> hydra_safe_argv(["lr=1:3"])  # not a multirun: unchanged
     ['lr=1:3']

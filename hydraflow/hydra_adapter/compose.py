@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hydraflow.hydra_adapter.errors import OverrideError
 from hydraflow.hydra_adapter.overrides import Grouping, OverrideClassifier
@@ -53,6 +53,14 @@ def apply_overrides(cfg: DictConfig, overrides: list[Override]) -> None:
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
     ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)  # noqa: SLF001
+
+
+class AppConfig(NamedTuple):
+    """A job's application config (no ``hydra`` node) with what Hydra would say of the job."""
+
+    config: DictConfig
+    overrides: list[str]  # hydra.overrides.task
+    job_name: str  # hydra.job.name
 
 
 class JobComposer:
@@ -159,6 +167,34 @@ class JobComposer:
         self.full += 1
         return compose(self.loader, self.master, overrides)
 
+    def app_config(self, overrides: Sequence[str]) -> AppConfig | None:
+        """The job's config without its ``hydra`` node, from its combination's base (cheap); None without one.
+
+        Only the application part of the base is copied before the value overrides are applied (not the
+        whole config, whose ``hydra`` node is most of it): for a process that reads job configs without
+        running them (a launcher fingerprinting its jobs). ``${hydra:...}`` interpolations of the result
+        need Hydra's config set to the job's full config (:meth:`compose`).
+        """
+        from hydra.errors import HydraException
+        from omegaconf import OmegaConf
+
+        split = self._split(overrides)
+        base = None if split is None else self.bases.get(split[0])
+        if split is None or base is None:
+            return None
+        cfg = OmegaConf.masked_copy(base, [str(key) for key in base if key != "hydra"])
+        OmegaConf.set_struct(cfg, OmegaConf.is_struct(base))
+        try:
+            apply_overrides(cfg, split[1])
+        except (HydraException, KeyError):  # Hydra's full composition raises its own error for it
+            return None
+        app = [str(o.input_line) for o in self._app_overrides(overrides)]
+        return AppConfig(cfg, app, str(base.hydra.job.name))
+
+    def _app_overrides(self, overrides: Sequence[str]) -> list[Override]:
+        """The parsed application overrides (``hydra.overrides.task``): all but the ``hydra.*`` ones."""
+        return [o for o in (self.classifier.parsed[t] for t in overrides) if not o.is_hydra_override()]
+
     def _from_base(self, overrides: Sequence[str], *, in_place: bool) -> DictConfig | None:
         from hydra._internal.config_loader_impl import get_overrides_dirname
         from hydra.errors import HydraException
@@ -185,8 +221,7 @@ class JobComposer:
                     job.env_set[name] = os.environ[name]
         except (HydraException, KeyError):  # Hydra's full composition raises its own error for it
             return None
-        app = [self.classifier.parsed[t] for t in overrides]
-        app = [o for o in app if not o.is_hydra_override()]
+        app = self._app_overrides(overrides)
         cfg.hydra.overrides.task = [o.input_line for o in app]
         job.override_dirname = get_overrides_dirname(
             overrides=app,
@@ -198,4 +233,4 @@ class JobComposer:
         return cfg
 
 
-__all__ = ["JobComposer", "apply_overrides", "compose"]
+__all__ = ["AppConfig", "JobComposer", "apply_overrides", "compose"]

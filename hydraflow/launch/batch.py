@@ -1,18 +1,20 @@
-"""The array-launch loop of the batch-scheduler backends (SLURM, PBS): job callable, submission, wait.
+"""The array-launch loop of the batch-scheduler backends (SLURM, PBS): job callables, submission, wait.
 
 A scheduler backend (:mod:`hydraflow.launch.slurm.backend`, :mod:`hydraflow.launch.pbs.backend`) provides a
 :class:`Backend` (submit one array, query the states, cancel); :func:`run_batch` does the rest.
 
-The controller pickles what every job needs (Hydra context, config, task function, Hydra's singletons)
-**once** into the submitit folder; each array task carries only its overrides and job number and loads that shared
-file on the worker, where it gets its config (from the controller's composition of its config-group combination,
-see :mod:`hydraflow.hydra_adapter.compose`, or from ``load_sweep_config``) and runs ``run_job``.
+The controller first leaves out the jobs whose ``@hydraflow.main`` run is FINISHED
+(:mod:`hydraflow.launch.dedup`), then pickles what every job needs (Hydra context, config, task function,
+Hydra's singletons, composed bases) **once** into the submitit folder (:mod:`hydraflow.launch.shared`). An
+array task carries only its jobs' overrides and numbers: one job (:class:`HydraJob`, whose result is the
+task's submitit result) or, packed, several (:class:`~hydraflow.launch.packing.PackedTask`, one result file
+per job).
 
 Waiting costs one scheduler query per poll interval for the whole sweep (``poll_states``), plus a ``stat`` of
-each outstanding job's result file. A job the scheduler reports finished without a result (cancelled, node
-failure, killed) becomes a ``FAILED`` JobReturn naming that state. SIGINT/SIGTERM to the controller cancels
-every outstanding job of the sweep and says so.
-"""  # noqa: E501
+each outstanding job's result file. A job whose task the scheduler reports finished without the job's result
+(cancelled, node failure, killed, time limit) becomes a ``FAILED`` JobReturn naming that state and the logs.
+SIGINT/SIGTERM to the controller cancels every outstanding job of the sweep and says so.
+"""
 
 from __future__ import annotations
 
@@ -24,21 +26,19 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, setup_globals
+from hydra.core.utils import JobReturn, JobStatus
 
-from hydraflow.launch.common import JobFailedError, Progress, array_id, first_error_line, plural, run_in_sweep
+from hydraflow.launch.common import JobFailedError, Progress, array_id, failure_line, plural, run_in_sweep
+from hydraflow.launch.dedup import skip_finished
+from hydraflow.launch.packing import Job, PackedTask, TaskPlan, read_result, result_path, started_path
+from hydraflow.launch.shared import compose_job, load_shared, plan_bases, write_shared
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
-
-    from hydra.types import HydraContext, TaskFunction
-    from omegaconf import DictConfig
+    from collections.abc import Callable, Iterator
 
     from hydraflow.launch.common import Batch
     from hydraflow.launch.config import QueueConfig
@@ -66,26 +66,8 @@ SLOW_TERMINAL_STATES = frozenset({"PREEMPTED"})
 SLOW_GRACE_S = 120.0
 
 
-@dataclass
-class _Shared:
-    hydra_context: HydraContext
-    config: DictConfig
-    task_function: TaskFunction
-    singletons: dict[Any, Any]
-    composed: dict[str, Any] | None = None  # JobComposer.export() of the controller (bases per combination)
-    composer: Any = field(default=None, repr=False)  # JobComposer restored on the worker (not pickled)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["composer"] = None
-        return state
-
-
-_SHARED_CACHE: dict[str, _Shared] = {}
-
-
 class HydraJob:
-    """The pickled job callable: small (a path, the overrides go in as arguments); checkpointable."""
+    """The pickled callable of a one-job array task: small (a path; the overrides go in as arguments)."""
 
     def __init__(self, shared_path: str) -> None:
         """Point at the shared pickle written by the controller."""
@@ -95,10 +77,8 @@ class HydraJob:
         """Run one Hydra job on the worker."""
         import submitit
 
-        shared = _load_shared(self.shared_path)
-        Singleton.set_state(shared.singletons)
-        setup_globals()
-        sweep_config = _compose(shared, overrides)
+        shared = load_shared(self.shared_path)
+        sweep_config = compose_job(shared, overrides)
         env = submitit.JobEnvironment()
         ret = run_in_sweep(shared.hydra_context, shared.task_function, sweep_config, env.job_id, job_num)
         _link_scheduler_logs(ret, env)
@@ -109,56 +89,6 @@ class HydraJob:
         import submitit
 
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
-
-
-def _compose(shared: _Shared, overrides: Sequence[str]) -> DictConfig:
-    """The job's config: from the controller's base of its config-group combination when there is one."""
-    loader = shared.hydra_context.config_loader
-    if shared.composed and shared.composed.get("bases"):
-        if shared.composer is None:
-            from hydraflow.hydra_adapter.compose import JobComposer
-
-            shared.composer = JobComposer.restore(loader, shared.config, shared.composed)
-        cfg: DictConfig = shared.composer.compose(overrides)
-        return cfg
-    return loader.load_sweep_config(shared.config, list(overrides))
-
-
-def _compose_bases(
-    hydra_context: HydraContext, config: DictConfig, job_overrides: Sequence[Sequence[str]]
-) -> dict[str, Any] | None:
-    """In the controller: compose the config of each config-group combination shared by several jobs.
-
-    Every array task then applies its value overrides to its combination's base instead of composing its
-    config from scratch (~90 ms of a cold Python process). Bounded: combinations of at least
-    ``_BASE_MIN_JOBS`` jobs, and no more than ``_BASE_BUDGET_S`` of controller time.
-    """
-    from hydraflow.hydra_adapter.compose import JobComposer
-
-    composer = JobComposer(hydra_context.config_loader, config, min_jobs=_BASE_MIN_JOBS)
-    composer.plan(job_overrides)
-    deadline = time.monotonic() + _BASE_BUDGET_S
-    for overrides in job_overrides:
-        composer.prepare(overrides)
-        if time.monotonic() > deadline:
-            break
-    exported = composer.export()
-    return exported if exported["bases"] else None
-
-
-_BASE_MIN_JOBS = 3
-_BASE_BUDGET_S = 5.0
-
-
-def _load_shared(path: str) -> _Shared:
-    shared = _SHARED_CACHE.get(path)
-    if shared is None:
-        import cloudpickle
-
-        with Path(path).open("rb") as f:
-            shared = cloudpickle.load(f)
-        _SHARED_CACHE[path] = shared
-    return shared
 
 
 def _link_scheduler_logs(ret: JobReturn, env: Any) -> None:
@@ -173,39 +103,19 @@ def _link_scheduler_logs(ret: JobReturn, env: Any) -> None:
                 link.symlink_to(Path(target).resolve())
 
 
-def write_shared(
-    folder: Path,
-    hydra_context: HydraContext,
-    config: DictConfig,
-    task_function: TaskFunction,
-    composed: dict[str, Any] | None = None,
-) -> str:
-    """Pickle the state shared by all jobs of a batch once; returns its path."""
-    import cloudpickle
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"hydraflow_shared_{uuid.uuid4().hex}.pkl"
-    shared = _Shared(hydra_context, config, task_function, Singleton.get_state(), composed)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as f:
-        cloudpickle.dump(shared, f)
-    tmp.replace(path)
-    return str(path)
-
-
 @dataclass
 class Backend:
     """What a scheduler backend provides to :func:`run_batch`."""
 
     name: str  # e.g. "hydraflow_slurm"
-    # submit one chunk (callable, overrides, job numbers) -> submitit jobs (one array)
-    submit: Callable[[HydraJob, list[list[str]], list[int]], list[Any]]
+    # submit one job array: the callable and its argument lists (one entry per task) -> submitit jobs
+    submit: Callable[[Callable[..., Any], list[list[Any]]], list[Any]]
     # one scheduler query for these (outstanding) jobs: submitit job id -> state (upper case)
     poll_states: Callable[[list[Any]], dict[str, str]]
     # cancel these outstanding jobs (one command per array/scheduler)
     cancel: Callable[[list[Any]], None]
     max_array_size: int  # tasks per job array: a larger batch is split
-    conf: QueueConfig  # the launcher's settings (poll intervals, progress display)
+    conf: QueueConfig  # the launcher's settings (poll intervals, progress display, packing)
     # whether a state is final (the job will not write a result after it); default: TERMINAL_STATES
     is_terminal: Callable[[str], bool] = TERMINAL_STATES.__contains__
 
@@ -215,67 +125,138 @@ class Backend:
         return max(5.0, 2 * self.conf.poll_interval_s)
 
 
-def run_batch(backend: Backend, batch: Batch, folder_root: Path) -> list[JobReturn]:
-    """Submit the batch as arrays of at most ``backend.max_array_size`` tasks, wait, return JobReturns.
+@dataclass
+class _Tracked:
+    """One Hydra job of the batch as the controller follows it."""
 
-    ``folder_root``: the part of the submitit folder that is the same for every job (the shared pickle goes
-    there).
+    num: int  # Hydra job number
+    overrides: list[str]
+    task: Any  # the submitit job (array task) that runs it
+    # packed: the job's own result file and start marker; None: the task's submitit result is the job's
+    result: Path | None = None
+    started: Path | None = None
+
+    def has_result(self) -> bool:
+        return (self.result or self.task.paths.result_pickle).exists()
+
+    def load(self) -> JobReturn:
+        if self.result is None:
+            return _load_result(self.task, self.overrides, self.num)
+        ret = read_result(self.result)
+        if ret.overrides is None:
+            ret.overrides = self.overrides
+        return ret
+
+
+def run_batch(backend: Backend, batch: Batch, folder_root: Path) -> list[JobReturn]:
+    """Submit the batch as job arrays (packed or one job per task), wait, return JobReturns in job order.
+
+    Jobs whose ``@hydraflow.main`` run is FINISHED are not submitted (:mod:`hydraflow.launch.dedup`).
+    ``folder_root``: the part of the submitit folder that is the same for every job (the shared pickle and
+    the packed jobs' result files go there).
     """
+    conf = backend.conf
+    if conf.packing:
+        conf.jobs_per_task_for(len(batch.job_overrides))  # a sizing error before anything is written
     sweep_dir = batch.start()
-    job_overrides, initial_job_idx = batch.job_overrides, batch.initial_job_idx
-    total = len(job_overrides)
+    jobs = [(batch.initial_job_idx + k, list(o)) for k, o in enumerate(batch.job_overrides)]
+    composer = plan_bases(batch.hydra_context, batch.config, batch.job_overrides)
+    skipped = skip_finished(batch, composer, jobs, label=backend.name, job_id=lambda _num: "not submitted")
+    todo = [(num, o) for num, o in jobs if num not in skipped]
+    per_task = conf.jobs_per_task_for(len(todo)) if conf.packing and todo else 1
+    tasks = -(-len(todo) // per_task)
     size = backend.max_array_size
+    if not todo:
+        log.info("%s: nothing to submit; sweep output dir: %s", backend.name, sweep_dir)
+        batch.log_jobs()
+        return [skipped[num] for num, _ in jobs]
     log.info(
-        "%s: submitting %s as %s (at most %d tasks each); sweep output dir: %s",
+        "%s: submitting %s%s as %s (at most %d tasks each); sweep output dir: %s",
         backend.name,
-        plural(total, "job"),
-        plural(-(-total // size), "job array"),
+        plural(len(todo), "job"),
+        f" in {plural(tasks, 'task')} of up to {per_task}" if conf.packing else "",
+        plural(-(-tasks // size), "job array"),
         size,
         sweep_dir,
     )
     batch.log_jobs()
-    composed = _compose_bases(batch.hydra_context, batch.config, job_overrides)
-    shared = write_shared(folder_root, batch.hydra_context, batch.config, batch.task_function, composed)
-    fn = HydraJob(shared)
-    jobs: list[Any] = []
-    with _cancel_on_signal(backend, jobs):
-        for start in range(0, total, size):
-            chunk = [list(o) for o in job_overrides[start : start + size]]
-            nums = [initial_job_idx + start + k for k in range(len(chunk))]
-            submitted = backend.submit(fn, chunk, nums)
-            jobs.extend(submitted)
-            log.info(
-                "%s: job array %s: jobs #%d-#%d",
-                backend.name,
-                array_id(submitted[0].job_id),
-                nums[0],
-                nums[-1],
-            )
-        results = _wait(backend, jobs, [list(o) for o in job_overrides], initial_job_idx)
+    exported = composer.export()
+    del composer
+    shared = write_shared(
+        folder_root,
+        batch.hydra_context,
+        batch.config,
+        batch.task_function,
+        exported if exported["bases"] else None,
+    )
+    tracked: list[_Tracked] = []
+    with _cancel_on_signal(backend, tracked):
+        if conf.packing:
+            _submit_packed(backend, shared, todo, per_task, tracked)
+        else:
+            _submit_single(backend, shared, todo, tracked)
+        ran = _wait(backend, tracked)
     with contextlib.suppress(OSError):
         Path(shared).unlink()
-    return results
+    results = dict(zip((num for num, _ in todo), ran, strict=True)) | skipped
+    return [results[num] for num, _ in jobs]
 
 
-def _wait(
-    backend: Backend,
-    jobs: list[Any],
-    overrides: list[list[str]],
-    initial_job_idx: int,
-) -> list[JobReturn]:
-    results: list[JobReturn | None] = [None] * len(jobs)
-    remaining = set(range(len(jobs)))
-    terminal_since: dict[int, float] = {}
+def _submit_single(backend: Backend, shared: str, todo: list[Job], tracked: list[_Tracked]) -> None:
+    """One array task per job (``jobs_per_task=1``): the job's result is its task's submitit result."""
+    fn = HydraJob(shared)
+    size = backend.max_array_size
+    for start in range(0, len(todo), size):
+        chunk = todo[start : start + size]
+        submitted = backend.submit(fn, [[o for _, o in chunk], [num for num, _ in chunk]])
+        tracked.extend(_Tracked(num, o, task) for (num, o), task in zip(chunk, submitted, strict=True))
+        _log_array(backend, submitted, chunk)
+
+
+def _submit_packed(
+    backend: Backend, shared: str, todo: list[Job], per_task: int, tracked: list[_Tracked]
+) -> None:
+    """``per_task`` jobs per array task (:class:`~hydraflow.launch.packing.PackedTask`), a file each."""
+    results = Path(shared).with_name(Path(shared).stem.replace("shared", "results"))
+    results.mkdir()
+    fn = PackedTask(shared, str(results), TaskPlan.of(backend.conf, backend.name))
+    groups = [todo[i : i + per_task] for i in range(0, len(todo), per_task)]
+    size = backend.max_array_size
+    for start in range(0, len(groups), size):
+        chunk = groups[start : start + size]
+        submitted = backend.submit(fn, [chunk])
+        for group, task in zip(chunk, submitted, strict=True):
+            tracked.extend(
+                _Tracked(num, o, task, result_path(results, num), started_path(results, num))
+                for num, o in group
+            )
+        _log_array(backend, submitted, [job for group in chunk for job in group])
+
+
+def _log_array(backend: Backend, submitted: list[Any], chunk: list[Job]) -> None:
+    log.info(
+        "%s: job array %s: jobs #%d-#%d",
+        backend.name,
+        array_id(submitted[0].job_id),
+        chunk[0][0],
+        chunk[-1][0],
+    )
+
+
+def _wait(backend: Backend, tracked: list[_Tracked]) -> list[JobReturn]:
+    """Wait for every tracked job's result; JobReturns in ``tracked`` order."""
+    results: list[JobReturn | None] = [None] * len(tracked)
+    remaining = set(range(len(tracked)))
+    terminal_since: dict[str, float] = {}  # task id -> when the scheduler first said it ended
     states: dict[str, str] = {}
     conf = backend.conf
-    progress = Progress(len(jobs), mode=conf.progress, label=backend.name)
+    progress = Progress(len(tracked), mode=conf.progress, label=backend.name)
     submitted = last_query = time.monotonic()
-    running: int | None = None
     try:
         while True:
             # 1. result files: a stat per outstanding job, every poll interval
-            _scan_results(jobs, remaining, results, overrides, initial_job_idx)
-            _count_finished(remaining, results, progress, initial_job_idx)
+            _scan_results(tracked, remaining, results)
+            _count_finished(tracked, remaining, results, progress)
             if not remaining:
                 break
             # 2. the scheduler: one query for the whole batch, backing off like submitit's watcher
@@ -283,23 +264,25 @@ def _wait(
             now = time.monotonic()
             delay = min(conf.max_poll_interval_s, max(conf.poll_interval_s, (now - submitted) / 2))
             if not states or now - last_query >= delay:
-                states = backend.poll_states([jobs[i] for i in sorted(remaining)])
+                tasks = _tasks(tracked, remaining)
+                states = backend.poll_states(list(tasks.values()))
                 last_query = now = time.monotonic()
-                running = sum(states.get(jobs[i].job_id) == "RUNNING" for i in remaining)
-                for i in sorted(remaining):
-                    if _grace(backend, states.get(jobs[i].job_id, "PENDING")) is None:
-                        terminal_since.pop(i, None)
+                for task_id in tasks:
+                    if _grace(backend, states.get(task_id, "PENDING")) is None:
+                        terminal_since.pop(task_id, None)
                     else:
-                        terminal_since.setdefault(i, now)
+                        terminal_since.setdefault(task_id, now)
             # 3. finished in the scheduler's eyes but no result: give the file system a grace period
-            ended = set(terminal_since) & remaining
-            _scan_results(jobs, ended, results, overrides, initial_job_idx)
+            ended = {i for i in remaining if tracked[i].task.job_id in terminal_since}
+            _scan_results(tracked, ended, results)
             for i in sorted(ended):
-                state = states.get(jobs[i].job_id, "PENDING")
+                unit = tracked[i]
+                state = states.get(unit.task.job_id, "PENDING")
                 grace = _grace(backend, state)
-                if results[i] is None and grace is not None and now - terminal_since[i] >= grace:
-                    results[i] = _no_result(jobs[i], overrides[i], initial_job_idx + i, state)
-            _count_finished(remaining, results, progress, initial_job_idx, running=running)
+                since = terminal_since[unit.task.job_id]
+                if results[i] is None and grace is not None and now - since >= grace:
+                    results[i] = _no_result(unit, state)
+            _count_finished(tracked, remaining, results, progress, states)
             if not remaining:
                 break
             time.sleep(conf.poll_interval_s)
@@ -308,16 +291,31 @@ def _wait(
     return [r for r in results if r is not None]
 
 
-def _scan_results(
-    jobs: list[Any],
-    indices: set[int],
-    results: list[JobReturn | None],
-    overrides: list[list[str]],
-    initial_job_idx: int,
-) -> None:
+def _tasks(tracked: list[_Tracked], indices: set[int]) -> dict[str, Any]:
+    """The array tasks that run these jobs, by task id (one scheduler query covers them all)."""
+    return {tracked[i].task.job_id: tracked[i].task for i in sorted(indices)}
+
+
+def _running(tracked: list[_Tracked], remaining: set[int], states: dict[str, str]) -> int:
+    """Jobs running now: in a RUNNING task (packed: and its process has started)."""
+    count = 0
+    for i in remaining:
+        unit = tracked[i]
+        if states.get(unit.task.job_id) == "RUNNING" and (unit.started is None or unit.started.exists()):
+            count += 1
+    return count
+
+
+def _scan_results(tracked: list[_Tracked], indices: set[int], results: list[JobReturn | None]) -> None:
     for i in sorted(indices):
-        if results[i] is None and jobs[i].paths.result_pickle.exists():
-            results[i] = _load_result(jobs[i], overrides[i], initial_job_idx + i)
+        unit = tracked[i]
+        if results[i] is not None:
+            continue
+        if unit.has_result():
+            results[i] = unit.load()
+        elif unit.result is not None and unit.task.paths.result_pickle.exists():
+            # a packed task writes each job's result before its own: the task ended without running this job
+            results[i] = _no_result(unit, "ended")
 
 
 def _grace(backend: Backend, state: str) -> float | None:
@@ -329,11 +327,11 @@ def _grace(backend: Backend, state: str) -> float | None:
 
 
 def _count_finished(
+    tracked: list[_Tracked],
     remaining: set[int],
     results: list[JobReturn | None],
     progress: Progress,
-    initial_job_idx: int,
-    running: int | None = None,
+    states: dict[str, str] | None = None,
 ) -> None:
     for i in sorted(remaining):
         ret = results[i]
@@ -342,9 +340,9 @@ def _count_finished(
         remaining.discard(i)
         failed = ret.status != JobStatus.COMPLETED
         if failed:
-            log.warning("#%d FAILED: %s", initial_job_idx + i, first_error_line(ret))
-        progress.job_done(failed=failed)
-    progress.update(running=running)
+            log.warning("%s", failure_line(tracked[i].num, ret))
+        progress.job_done(failed=failed, running=None if remaining else 0)
+    progress.update(running=None if states is None else _running(tracked, remaining, states))
 
 
 def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
@@ -366,17 +364,36 @@ def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
     return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
 
 
-def _no_result(job: Any, overrides: list[str], job_num: int, state: str) -> JobReturn:
+def _no_result(unit: _Tracked, state: str) -> JobReturn:
+    """A FAILED JobReturn for a job whose task ended (``state``) without the job's result."""
+    job, overrides = unit.task, unit.overrides
     tail = ""
     with contextlib.suppress(OSError):
         lines = Path(job.paths.stderr).read_text(errors="replace").splitlines()[-10:]
         if lines:
             tail = "\nlast lines of its stderr:\n" + "\n".join(lines)
-    error = JobFailedError(
-        f"job #{job_num} ({' '.join(overrides) or 'no overrides'}), scheduler job {job.job_id}, ended in "
-        f"state {state} without a result; logs: {job.paths.stdout} {job.paths.stderr}{tail}"
-    )
-    return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+    what = f"job #{unit.num} ({' '.join(overrides) or 'no overrides'})"
+    where = f"logs: {job.paths.stdout} {job.paths.stderr}"
+    if unit.result is None:
+        text = f"{what}, scheduler job {job.job_id}, ended in state {state} without a result; {where}{tail}"
+    else:
+        text = (
+            f"{what} did not finish: its packed task {job.job_id} {_task_end(job, state)}; task {where}{tail}"
+        )
+    return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=JobFailedError(text))
+
+
+def _task_end(job: Any, state: str) -> str:
+    """How a packed task ended, for the message of a job it did not finish."""
+    from submitit.core.utils import pickle_load
+
+    if job.paths.result_pickle.exists():
+        with contextlib.suppress(Exception):  # unreadable: the state alone is reported
+            outcome, value = pickle_load(job.paths.result_pickle)
+            if outcome != "success":
+                return f"failed: {str(value).strip().splitlines()[-1]}"
+            return "finished without running it"
+    return f"ended in state {state}"
 
 
 class _Interrupted(BaseException):
@@ -386,7 +403,7 @@ class _Interrupted(BaseException):
 
 
 @contextlib.contextmanager
-def _cancel_on_signal(backend: Backend, jobs: list[Any]) -> Iterator[None]:
+def _cancel_on_signal(backend: Backend, tracked: list[_Tracked]) -> Iterator[None]:
     """SIGINT/SIGTERM (or any error) while submitting or waiting: cancel the sweep's outstanding jobs."""
     in_main = threading.current_thread() is threading.main_thread()
     old: dict[signal.Signals, Any] = {}
@@ -402,7 +419,7 @@ def _cancel_on_signal(backend: Backend, jobs: list[Any]) -> Iterator[None]:
     except BaseException as exc:
         for signum, previous in old.items():  # a second Ctrl-C must not interrupt the cancellation
             signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else previous)
-        _cancel_outstanding(backend, jobs, exc)
+        _cancel_outstanding(backend, tracked, exc)
         if isinstance(exc, _Interrupted):
             if exc.signum == signal.SIGINT:
                 raise KeyboardInterrupt from None
@@ -413,8 +430,9 @@ def _cancel_on_signal(backend: Backend, jobs: list[Any]) -> Iterator[None]:
             signal.signal(signum, previous)
 
 
-def _cancel_outstanding(backend: Backend, jobs: list[Any], exc: BaseException) -> None:
-    outstanding = [j for j in jobs if not j.paths.result_pickle.exists()]
+def _cancel_outstanding(backend: Backend, tracked: list[_Tracked], exc: BaseException) -> None:
+    left = [unit for unit in tracked if not unit.has_result() and not unit.task.paths.result_pickle.exists()]
+    outstanding = list(_tasks(left, set(range(len(left)))).values())
     arrays = sorted({array_id(j.job_id) for j in outstanding})
     why = signal.Signals(exc.signum).name if isinstance(exc, _Interrupted) else type(exc).__name__
     if not arrays:
@@ -424,10 +442,10 @@ def _cancel_outstanding(backend: Backend, jobs: list[Any], exc: BaseException) -
     except (OSError, subprocess.SubprocessError) as cancel_error:  # the command failed: say so, go on
         message = f"{backend.name}: {why}: could not cancel jobs {' '.join(arrays)}: {cancel_error}"
     else:
-        jobs_s = "" if len(outstanding) == 1 else "s"
         arrays_s = "" if len(arrays) == 1 else "s"
+        packed = f" in {plural(len(outstanding), 'task')}" if len(outstanding) != len(left) else ""
         message = (
-            f"{backend.name}: {why}: cancelled {len(outstanding)} outstanding job{jobs_s} of this sweep "
+            f"{backend.name}: {why}: cancelled {plural(len(left), 'outstanding job')}{packed} of this sweep "
             f"(job array{arrays_s} {' '.join(arrays)})"
         )
     log.warning("%s", message)

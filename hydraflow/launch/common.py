@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -22,7 +23,15 @@ log = logging.getLogger("hydraflow.launch")
 
 
 class JobFailedError(RuntimeError):
-    """A job ended without a normal result: crash, signal, timeout, scheduler cancellation, node failure."""
+    """A job ended without a normal result: crash, signal, timeout, scheduler cancellation, node failure.
+
+    ``exit_code``: the job process's exit code when it died without a result (negative: killed by a signal).
+    """
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        """The message, and the exit code of the job's process when known."""
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -73,11 +82,8 @@ def run_in_sweep(
     ``before_run`` gets the numbered config just before the job starts (e.g. to redirect its output).
     """
     from hydra.core.utils import run_job
-    from omegaconf import open_dict
 
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = job_id
-        sweep_config.hydra.job.num = job_num
+    number_job(sweep_config, job_id, job_num)
     if before_run is not None:
         before_run(sweep_config)
     return run_job(
@@ -87,6 +93,28 @@ def run_in_sweep(
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )
+
+
+def number_job(sweep_config: DictConfig, job_id: str, job_num: int) -> None:
+    """Set ``hydra.job.id`` and ``hydra.job.num`` of a job's config, as Hydra's launchers do."""
+    from omegaconf import open_dict
+
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = job_id
+        sweep_config.hydra.job.num = job_num
+
+
+def job_output_dir(sweep_config: DictConfig) -> Path:
+    """A numbered job's output directory as ``run_job`` makes it (``hydra.sweep.dir``/``hydra.sweep.subdir``).
+
+    Hydra's config is set to the job's first (``${hydra:...}`` interpolations), as ``run_job`` does.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    HydraConfig.instance().set_config(sweep_config)
+    sweep_dir = Path(str(OmegaConf.select(sweep_config, "hydra.sweep.dir")))
+    return (sweep_dir / str(OmegaConf.select(sweep_config, "hydra.sweep.subdir"))).absolute()
 
 
 def redirect(path: Path, fd: int) -> None:
@@ -122,6 +150,22 @@ def first_error_line(ret: JobReturn) -> str:
     text = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else repr(value)
     lines = text.strip().splitlines()
     return lines[0] if lines else text
+
+
+def failure_line(job_num: int, ret: JobReturn) -> str:
+    """``#N FAILED: <first line of the error> (log: <job dir>/stderr.log)``: one line per failed job.
+
+    The log is named when the job got as far as its directory (``ret.hydra_cfg``) and left a ``stderr.log``
+    there, unless the error names its log already.
+    """
+    line = f"#{job_num} FAILED: {first_error_line(ret)}"
+    if "(log: " in line or ret.hydra_cfg is None:
+        return line
+    with contextlib.suppress(Exception):  # a config without the runtime node: no log to name
+        path = Path(str(ret.hydra_cfg.hydra.runtime.output_dir)) / "stderr.log"
+        if path.exists():
+            line += f" (log: {path})"
+    return line
 
 
 def usable_cpus() -> int:

@@ -14,11 +14,12 @@ from hydraflow.tracking.ids import (
     fingerprint,
     register_resolver,
 )
-from hydraflow.tracking.main import flatten_params, main
+from hydraflow.tracking.main import IDENTITY_TAG, flatten_params, main
 from hydraflow.tracking.store import FINGERPRINT_TAG, JOB_NAME_TAG, OVERRIDES_TAG, RETURN_TAG, VERSION_TAG
 
 __all__ = [
     "FINGERPRINT_TAG",
+    "IDENTITY_TAG",
     "ID_LENGTH",
     "JOB_NAME_TAG",
     "OVERRIDES_TAG",

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hydraflow import settings
 from hydraflow.store.errors import is_not_found, retry
+from hydraflow.tracking.dedup import HOOK_ATTRIBUTE, DedupHook, apply_update, decode_return, fingerprints
 from hydraflow.tracking.ids import fingerprint
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
-__all__ = ["DRY_RUN_ENV", "DRY_RUN_FLAG", "flatten_params", "main"]
+__all__ = ["DRY_RUN_ENV", "DRY_RUN_FLAG", "IDENTITY_TAG", "flatten_params", "main"]
 
 log = logging.getLogger("hydraflow")
 
@@ -31,6 +32,8 @@ R = TypeVar("R")
 
 DRY_RUN_FLAG = "--dry-run"
 DRY_RUN_ENV = settings.DRY_RUN.name
+#: Run tag holding the fingerprint of an app's identity keys (``@hydraflow.main(..., identity=[...])``).
+IDENTITY_TAG = "hydraflow.identity"
 
 # MLflow limits (mlflow.utils.validation): values are cut to these lengths, batches to this size.
 _MAX_PARAM_VALUE = 6000
@@ -51,6 +54,7 @@ def main(
     rerun_finished: bool = False,
     dry_run: bool = False,
     update: Callable[[Any], Any] | None = None,
+    identity: Sequence[str] | str | None = None,
 ) -> Callable[[Callable[[Run, Any], R]], Callable[..., Any]]:
     """Turn ``fn(run, cfg)`` into a Hydra app whose every job is one MLflow run.
 
@@ -71,6 +75,11 @@ def main(
             ``HYDRAFLOW_DRY_RUN=1`` do the same.
         update: ``update(cfg) -> cfg | None`` applied to the job's config before it is fingerprinted, logged
             and saved to ``.hydra/config.yaml``.
+        identity: The config keys that make a run's identity (``["model", "data", "target.seed"]``):
+            a job is the same run as an earlier one when these values are equal, whatever the other keys
+            say (the config-key counterpart of ``match_overrides``). Default: the whole resolved config.
+            The fingerprint of these keys is the run tag ``hydraflow.identity``; its first 16 characters
+            equal ``${hydraflow.id:<the same keys>}``.
 
     The function receives the active ``mlflow.entities.Run`` and the job's ``DictConfig`` (typed and
     validated by the schema; use ``OmegaConf.to_object(cfg)`` for a real dataclass instance). Its return value
@@ -78,6 +87,10 @@ def main(
     JSON-serialisable and short, stored as the run tag ``hydraflow.return``; a skipped job returns that
     stored value (or None).
     """
+    keys = _identity_keys(identity, match_overrides=match_overrides)
+    # HydraFlow 0.23 takes --dry-run out of sys.argv when the decorator is made; so does hydraflow (and again
+    # when the app starts, for a command line set later).
+    dry_run = _pop_dry_run_flag() or dry_run
 
     def decorator(fn: Callable[[Run, Any], R]) -> Callable[..., Any]:
         import hydra
@@ -94,6 +107,7 @@ def main(
             match_overrides=match_overrides,
             rerun_finished=rerun_finished,
             update=update,
+            identity=keys,
         )
 
         def hydra_app(job_dry_run: bool) -> Callable[..., Any]:
@@ -102,6 +116,11 @@ def main(
             @functools.wraps(fn)
             def task(cfg: Any) -> Any:
                 return _job(fn, cfg, job_dry_run or settings.dry_run(), options)
+
+            # the launchers skip jobs whose run is FINISHED before they launch them (tracking/dedup.py)
+            skip_none = options.force_new_run or options.rerun_finished or job_dry_run
+            hook = DedupHook(options.tracking_uri, options.match_overrides, options.update, not skip_none)
+            setattr(task, HOOK_ATTRIBUTE, hook)
 
             app: Callable[..., Any] = hydra.main(
                 config_path=config_path, config_name=config_name, version_base=None
@@ -112,7 +131,7 @@ def main(
         def entry(cfg_passthrough: Any = None) -> Any:
             if cfg_passthrough is not None:
                 return hydra_app(dry_run)(cfg_passthrough)
-            args = sys.argv[1:]
+            args = [str(a) for a in list(sys.argv)[1:]]  # list(): tests may replace sys.argv by a mock
             flagged = DRY_RUN_FLAG in args
             args = [a for a in args if a != DRY_RUN_FLAG]
             # Hydra applies every non-sweep argument to the config before the sweeper sees it: extended
@@ -127,6 +146,33 @@ def main(
     return decorator
 
 
+def _identity_keys(identity: Sequence[str] | str | None, *, match_overrides: bool) -> tuple[str, ...]:
+    """The identity keys as a tuple (empty: the whole config identifies a run).
+
+    >>> _identity_keys("model", match_overrides=False), _identity_keys(None, match_overrides=False)
+    (('model',), ())
+    """
+    if identity is None:
+        return ()
+    keys = (identity,) if isinstance(identity, str) else tuple(identity)
+    if not keys or not all(isinstance(k, str) and k.strip() for k in keys):
+        msg = f"hydraflow.main(identity=...) needs one or more config keys, got {identity!r}"
+        raise ValueError(msg)
+    if match_overrides:
+        msg = "hydraflow.main: identity= and match_overrides=True are two ways to identify runs: choose one"
+        raise ValueError(msg)
+    return tuple(k.strip() for k in keys)
+
+
+def _pop_dry_run_flag() -> bool:
+    """Take ``--dry-run`` out of ``sys.argv`` (a real list only); whether it was there."""
+    argv = sys.argv
+    if not isinstance(argv, list) or DRY_RUN_FLAG not in argv[1:]:
+        return False
+    argv[1:] = [a for a in argv[1:] if a != DRY_RUN_FLAG]
+    return True
+
+
 @dataclass(frozen=True)
 class _Options:
     """The decorator's choices, shipped to every job with its task."""
@@ -137,6 +183,7 @@ class _Options:
     match_overrides: bool
     rerun_finished: bool
     update: Callable[[Any], Any] | None
+    identity: tuple[str, ...] = ()
 
 
 @contextlib.contextmanager
@@ -162,28 +209,27 @@ def _hydra_dir(hc: Any) -> Path | None:
 
 def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options) -> Any:
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import OmegaConf
 
     hc = HydraConfig.get()
     if opts.update is not None:
-        updated = opts.update(cfg)
-        if updated is not None:
-            # a returned dataclass instance or dict becomes a config again (params, fingerprint, saved yaml)
-            cfg = updated if isinstance(updated, DictConfig) else OmegaConf.create(updated)
+        # a returned dataclass instance or dict becomes a config again (params, fingerprint, saved yaml)
+        cfg = apply_update(cfg, opts.update)
         hydra_dir = _hydra_dir(hc)
         if hydra_dir is not None:
             OmegaConf.save(cfg, hydra_dir / "config.yaml")
 
     overrides = sorted(str(o) for o in hc.overrides.task)
-    config_fp = fingerprint(cfg)
-    overrides_fp = fingerprint(overrides)
+    config_fp, overrides_fp = fingerprints(cfg, hc)
+    identity_fp = fingerprint(cfg, *opts.identity) if opts.identity else None
     job_name = str(hc.job.name)
 
     if dry_run:
         log.info(
-            "hydraflow dry run: job %s, fingerprint %s, overrides %s\n%s",
+            "hydraflow dry run: job %s, fingerprint %s%s, overrides %s\n%s",
             job_name,
             config_fp,
+            "" if identity_fp is None else f", identity {identity_fp} ({', '.join(opts.identity)})",
             overrides,
             OmegaConf.to_yaml(cfg).rstrip(),
         )
@@ -196,16 +242,14 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
 
     # Relative store paths (MLflow's default sqlite:///mlflow.db and ./mlruns included) mean the directory the
     # app was started from, even when Hydra changed into the job's output directory (hydra.job.chdir=True).
-    with _working_dir(str(hc.runtime.cwd)):
+    with _working_dir(_start_dir(hc)):
         uri = absolute_uri(opts.tracking_uri or mlflow.get_tracking_uri())
         mlflow.set_tracking_uri(uri)
         client = _client(uri)
         experiment = store.get_or_create_experiment(client, job_name)
     exp_id = str(experiment.experiment_id)
 
-    tag, key = (
-        (store.OVERRIDES_TAG, overrides_fp) if opts.match_overrides else (store.FINGERPRINT_TAG, config_fp)
-    )
+    tag, key = _run_key(opts, config_fp, overrides_fp, identity_fp)
     lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if not opts.force_new_run:
         directory = store.lock_dir(uri, experiment.artifact_location)
@@ -223,6 +267,8 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
                 tag,
                 key,
             )
+            if identity_fp is not None and existing.data.tags.get(store.FINGERPRINT_TAG) != config_fp:
+                _log_same_identity(job_name, opts.identity, existing)
             return _stored_return(existing)
         if existing is not None:
             log.info(
@@ -238,6 +284,8 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
             store.JOB_NAME_TAG: job_name,
             store.VERSION_TAG: _version(),
         }
+        if identity_fp is not None:
+            tags[IDENTITY_TAG] = identity_fp
         return _execute(fn, cfg, hc, client, exp_id, existing, tags, opts)
 
 
@@ -296,6 +344,9 @@ def _execute(  # noqa: PLR0917
         old_params = dict(existing.data.params)
         retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()], what="log_batch(tags)")
 
+    # The job's experiment becomes MLflow's active one (as in HydraFlow): start_run refuses a run of another
+    # experiment than the active one, which an earlier mlflow.set_experiment in this process may have set.
+    retry(mlflow.set_experiment, experiment_id=exp_id, what="set_experiment")
     active = retry(mlflow.start_run, run_id=run_id, what="start_run")
     try:
         params = []
@@ -371,6 +422,33 @@ def _log_job_log(client: MlflowClient, run_id: str, hc: Any, *, resumed: bool) -
     client.log_text(run_id, text, path.name)
 
 
+def _run_key(opts: _Options, config_fp: str, overrides_fp: str, identity_fp: str | None) -> tuple[str, str]:
+    """The tag, and its value, that identify the job's run."""
+    from hydraflow.tracking import store
+
+    if identity_fp is not None:
+        return IDENTITY_TAG, identity_fp
+    if opts.match_overrides:
+        return store.OVERRIDES_TAG, overrides_fp
+    return store.FINGERPRINT_TAG, config_fp
+
+
+def _log_same_identity(job_name: str, identity: tuple[str, ...], existing: Run) -> None:
+    log.info(
+        "hydraflow: job %s has the identity (%s) of FINISHED run %s but another config: the run is kept as "
+        "it is (pass rerun_finished=True to run it again with this config)",
+        job_name,
+        ", ".join(identity),
+        existing.info.run_id,
+    )
+
+
+def _start_dir(hc: Any) -> str:
+    """The directory the app was started from (Hydra's ``runtime.cwd``; the working directory if unset)."""
+    cwd = str(hc.runtime.cwd)
+    return cwd if Path(cwd).is_dir() else str(Path.cwd())
+
+
 @contextlib.contextmanager
 def _working_dir(path: str) -> Iterator[None]:
     old = Path.cwd()
@@ -417,13 +495,7 @@ def _encode_return(value: Any) -> str | None:
 def _stored_return(run: Run) -> Any:
     from hydraflow.tracking.store import RETURN_TAG
 
-    text = run.data.tags.get(RETURN_TAG)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
+    return decode_return(run.data.tags.get(RETURN_TAG))
 
 
 def flatten_params(cfg: Any) -> dict[str, str]:

@@ -21,7 +21,7 @@ from hydraflow.analysis import (
     iter_run_dirs,
     matches,
 )
-from hydraflow.analysis.collection import _matcher
+from hydraflow.analysis.matching import matcher as _matcher
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_sequence_protocol(plain):
     both = plain[:1] + plain[3:]
     assert [r.run_id for r in both] == ["r0", "r3"]
     assert bool(plain[:0]) is False
-    assert repr(plain) == "RunCollection(4 runs)"
+    assert repr(plain) == "RunCollection(Run, n=4)"
+    assert repr(plain[:0]) == "RunCollection(empty)"
 
 
 def test_filter_forms(plain):
@@ -112,12 +113,8 @@ def test_sort(plain):
     assert [r.get("a") for r in plain.sort("a")] == [1, 2, 2.5, 3]
     assert [r.get("a") for r in plain.sort("a", reverse=True)] == [3, 2.5, 2, 1]
     assert [r.run_id for r in plain.sort("b", "a")] == ["r0", "r2", "r1", "r3"]  # missing last
-    assert [r.run_id for r in plain.sort("b", reverse=True)] == [
-        "r1",
-        "r0",
-        "r2",
-        "r3",
-    ]  # stable, missing last
+    # reverse=True is the ascending order reversed, equal values too (as in HydraFlow); missing still last
+    assert [r.run_id for r in plain.sort("b", reverse=True)] == ["r1", "r2", "r0", "r3"]
     assert [r.run_id for r in plain.sort(lambda r: -r.get("a"))] == ["r2", "r3", "r1", "r0"]
     with pytest.raises(TypeError, match="cannot sort by"):
         plain.sort(lambda r: r.get("b", 0))
@@ -126,7 +123,8 @@ def test_sort(plain):
 def test_map_values_unique(plain):
     assert list(plain.map(lambda r, k: r.get(k), "a")) == [1, 2, 3, 2.5]
     assert plain.values("b", None) == ["x", "y", "x", None]
-    assert plain.unique("b", None) == ["x", "y", None]
+    assert list(plain.unique("b", None)) == ["x", "y", None]  # None with strings: order of appearance
+    assert plain.unique("a").tolist() == [1, 2, 2.5, 3]  # a NumPy array, sorted (as in HydraFlow)
     assert plain.n_unique("l", None) == 3  # [1, 2], [3], None
     with pytest.raises(KeyError, match="'b' not found in run r3"):
         plain.values("b")
@@ -136,7 +134,7 @@ def test_group_by_and_agg(train):
     groups = train.group_by("model.lr")
     assert list(groups) == [0.1, 0.01]
     assert all(len(g) == 3 for g in groups.values())
-    table = groups.agg("model.depth", n=len, best=lambda g: min(g.values("metrics.loss")))
+    table = groups.agg("model.depth", n=len, best=lambda g: min(g.values("metrics.loss")), backend="arrow")
     assert isinstance(table, pa.Table)
     d = table.to_pydict()
     assert d["model.lr"] == [0.1, 0.01]
@@ -151,7 +149,7 @@ def test_group_by_and_agg(train):
     assert df["n"].sum() == 6
     by_list = train.group_by("layers")
     assert (2, 2) in by_list
-    assert by_list.agg(n=len).to_pydict()["layers"][0] == [1]
+    assert by_list.agg(n=len)["layers"].to_list()[0] == [1]  # a polars DataFrame by default
     with pytest.raises(ValueError, match="at least one key"):
         train.group_by()
 

@@ -155,7 +155,7 @@ def test_corrupt_runs_are_skipped_with_warnings(tmp_path, file_store):
     (partial / "artifacts" / ".hydra" / "config.yaml").write_text("x: 1\n")
     try:
         with pytest.warns(CorruptRunWarning) as record:
-            runs = Run.load([good, no_cfg, broken, not_map, empty, gone, partial])
+            runs = Run.load([good, no_cfg, broken, not_map, empty, gone, partial], strict=True)
         assert [r.run_id for r in runs] == ["good", "empty"]
         assert runs[1].config == {}
         messages = "\n".join(str(w.message) for w in record)
@@ -166,12 +166,12 @@ def test_corrupt_runs_are_skipped_with_warnings(tmp_path, file_store):
         assert f"{partial} has no meta.yaml" in messages
         assert len(record) == 5
         with pytest.raises(RunLoadError, match="broken YAML"):
-            Run.load(broken)
+            Run.load(broken, strict=True)
         with pytest.raises(RunLoadError, match="does not exist"):
-            Run.load(gone)
+            Run.load(gone, strict=True)
         # iter_run_dirs still lists the partial run, and loading reports it
         with pytest.warns(CorruptRunWarning, match="partial0000"):
-            assert len(Run.load(iter_run_dirs("eval", tracking_uri=file_store.uri))) == 2
+            assert len(Run.load(iter_run_dirs("eval", tracking_uri=file_store.uri), strict=True)) == 2
     finally:
         import shutil
 
@@ -210,7 +210,7 @@ def test_parquet_index_hits_and_invalidation(tmp_path):
     # a broken config is still reported with an index
     (dirs[5] / "artifacts/.hydra/config.yaml").write_text("a: [")
     with pytest.warns(CorruptRunWarning, match="broken YAML"):
-        assert len(Run.load(dirs, index=cache)) == 69
+        assert len(Run.load(dirs, index=cache, strict=True)) == 69
 
 
 def test_index_default_cache_dir(tmp_path, monkeypatch):
@@ -239,11 +239,11 @@ def test_warning_category_is_filterable(tmp_path):
     bad = write_run(tmp_path, "b", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CorruptRunWarning)
-        assert len(Run.load([bad])) == 0
+        assert len(Run.load([bad], strict=True)) == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", CorruptRunWarning)
         with pytest.raises(CorruptRunWarning):
-            Run.load([bad])
+            Run.load([bad], strict=True)
     assert sys.modules.get("hydraflow.analysis") is not None
 
 
@@ -349,8 +349,8 @@ def test_collections_of_typed_runs_filter_and_tabulate_typed_values(tmp_path):
     assert [r.run_id for r in runs.filter(lr=(0.5, 2.0))] == ["r1", "r2"]
     assert runs.values("lr") == [0.0, 1.0, 2.0]
     assert all(type(v) is float for v in runs.values("lr"))
-    assert runs.unique("color") == [Color.RED, Color.BLUE]
-    table = runs.to_frame("lr", "color", "out")
+    assert list(runs.unique("color")) == [Color.RED, Color.BLUE]
+    table = runs.to_arrow("lr", "color", "out")
     assert table.column("color").to_pylist() == ["RED", "BLUE", "RED"]
     assert table.column("lr").to_pylist() == [0.0, 1.0, 2.0]
     assert table.column("out").to_pylist() == ["/data/x"] * 3

@@ -327,12 +327,16 @@ def test_sweeping_arguments_go_through_sweeper_params() -> None:
     plain = ["model=cnn", "lr=0.1", "+extra=x", "~gone"]
     assert hydra_safe_arguments(plain) == plain  # plain overrides: unchanged
     routed = hydra_safe_arguments(["model=(cnn,vit)_(small,large)", "seed=0", "opt.lr/m=1,3", "name=it's,x"])
+    # seed=0 comes before a routed argument: it goes into the params too (the command line's order is the
+    # sweep order) and stays on the command line (Hydra composes the config with it)
     assert routed == [
-        "++hydra.sweeper={params:{model:'(cnn,vit)_(small,large)', opt.lr/m:'1,3', name:'it\\'s,x'}}",
+        "++hydra.sweeper={params:{model:'(cnn,vit)_(small,large)', seed:'0', opt.lr/m:'1,3', name:'it\\'s,x'}}",
         "seed=0",
     ]
     value = OverridesParser.create().parse_override(routed[0]).value()
-    assert value == {"params": {"model": "(cnn,vit)_(small,large)", "opt.lr/m": "1,3", "name": "it's,x"}}
+    assert value == {
+        "params": {"model": "(cnn,vit)_(small,large)", "seed": "0", "opt.lr/m": "1,3", "name": "it's,x"}
+    }
     # a range looks like a plain string to Hydra, which would set it into the app's config: routed too
     assert hydra_safe_arguments(["lr=0.01:0.03:0.01", "w=1,2"]) == [
         "++hydra.sweeper={params:{lr:'0.01:0.03:0.01', w:'1,2'}}"

@@ -59,6 +59,24 @@ APP = textwrap.dedent(
             "hydra.launcher: unknown field(s) ['nosuch'] for hydraflow_slurm",
         ),
         (
+            "hydraflow_slurm",
+            "hydra.launcher.gpus_per_job=0.5",
+            (
+                "hydra.launcher.gpus_per_job needs GPUs in each task: request them (hydra.launcher.gpus_per_task, "
+                "gpus_per_node or gres=gpu:N), got 0.5"
+            ),
+        ),
+        (
+            "hydraflow_slurm",
+            "hydra.launcher.jobs_per_task=0",
+            "hydra.launcher.jobs_per_task must be >= 1, got 0",
+        ),
+        (
+            "hydraflow_pbs",
+            "hydra.launcher.gpus_per_job=0.3",
+            "hydra.launcher.gpus_per_job must be a whole number of GPUs or a fraction 1/n such as 0.5 or 0.25",
+        ),
+        (
             "hydraflow_pbs",
             "hydra.launcher.dialect=sge",
             "hydra.launcher.dialect must be one of pbspro, torque, got 'sge'",
@@ -98,6 +116,42 @@ def test_fields_are_checked_and_named() -> None:
         PBSConfig.from_params({"array_parallelism": 0})
     with pytest.raises(LauncherConfigError, match=r"unknown field\(s\) \['partition'\] for hydraflow_pbs"):
         PBSConfig.from_params({"partition": "debug"})
+
+
+def test_packing_fields_are_checked_and_named() -> None:
+    assert SlurmConfig.from_params({"jobs_per_task": 50}).packing
+    with pytest.raises(LauncherConfigError, match=r"cpus_per_job must be <= cpus_per_task \(2\) unless"):
+        SlurmConfig.from_params({"cpus_per_task": 2, "cpus_per_job": 4})
+    with pytest.raises(
+        LauncherConfigError, match=r"jobs_per_task packs jobs into single-node, single-process"
+    ):
+        SlurmConfig.from_params({"jobs_per_task": 4, "nodes": 2})
+    with pytest.raises(LauncherConfigError, match=r"gpus_per_job must be <= the GPUs a task requests \(1\)"):
+        SlurmConfig.from_params({"gres": "gpu:1", "gpus_per_job": 2})
+    with pytest.raises(LauncherConfigError, match=r"job_duration_s must fit in a task: <= .* = 480 s"):
+        SlurmConfig.from_params({"timeout_min": 10, "job_duration_s": 600})
+    with pytest.raises(LauncherConfigError, match=r"hydra\.launcher\.max_tasks must be >= 1 \(or null\)"):
+        PBSConfig.from_params({"max_tasks": 0})
+    assert PBSConfig.from_params({"ngpus": 2, "gpus_per_job": 0.25}).workers(gpus=2) == 1  # one CPU per task
+    assert PBSConfig.from_params({"ngpus": 2, "gpus_per_job": 0.25, "cpus_per_task": 16}).workers(gpus=2) == 8
+
+
+@pytest.mark.parametrize(
+    ("fields", "jobs", "per_task"),
+    [
+        ({}, 10, 1),
+        ({"jobs_per_task": 50}, 200, 50),
+        ({"jobs_per_task": 50}, 20, 20),
+        ({"max_tasks": 4}, 201, 51),
+        ({"max_tasks": 4, "jobs_per_task": 100}, 201, 100),
+        # job_duration_s alone: as many as the workers finish in timeout_min * 60 - signal_delay_s
+        ({"job_duration_s": 1, "timeout_min": 10, "signal_delay_s": 120, "cpus_per_task": 4}, 10_000, 1920),
+        ({"job_duration_s": 1, "timeout_min": 10, "signal_delay_s": 120}, 100, 100),
+        ({"job_duration_s": 10, "max_tasks": 10, "timeout_min": 10, "signal_delay_s": 120}, 400, 40),
+    ],
+)
+def test_jobs_per_task_sizing(fields: dict, jobs: int, per_task: int) -> None:
+    assert SlurmConfig.from_params(fields).jobs_per_task_for(jobs) == per_task
 
 
 def test_each_field_maps_to_its_executor_parameter() -> None:

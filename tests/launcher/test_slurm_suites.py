@@ -24,3 +24,19 @@ class TestHydraflowSlurmLauncher(LauncherTestSuite):
 )
 class TestHydraflowSlurmIntegration(IntegrationTestSuite):
     pass
+
+
+PACKED = [*FAST, "hydra.launcher.jobs_per_task=2", "hydra.launcher.cpus_per_task=2"]
+
+
+@pytest.mark.parametrize(("launcher_name", "overrides"), [("hydraflow_slurm", PACKED)])
+class TestHydraflowSlurmLauncherPacked(LauncherTestSuite):
+    """The same suites with two jobs per array task (docs/many-short-jobs.md)."""
+
+
+@pytest.mark.parametrize(
+    ("task_launcher_cfg", "extra_flags"),
+    [({}, ["-m", "hydra/launcher=hydraflow_slurm", *PACKED])],
+)
+class TestHydraflowSlurmIntegrationPacked(IntegrationTestSuite):
+    """The integration suite with two jobs per array task."""

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from pathlib import Path
 
-__all__ = ["iter_infos", "read_infos"]
+__all__ = ["iter_experiments", "iter_infos", "read_infos"]
 
 _PAGE = 1000
 _MAX_EXPERIMENTS = 100  # per search_runs call (MLflow's limit)
@@ -125,3 +125,12 @@ def iter_infos(
         for run in _search_all(client, [exp_id], include_deleted):
             i = run.info
             yield _info_from_entity(run, run_dir_of(exp_id, i.run_id, i.artifact_uri), names)
+
+
+def iter_experiments(uri: str, include_deleted: bool) -> Iterator[tuple[str, str]]:
+    """``(name, artifact location)`` of each experiment of the store."""
+    from mlflow.entities import ViewType
+
+    view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
+    for e in _client(uri).search_experiments(view_type=view):
+        yield str(e.name), str(e.artifact_location or "")

@@ -23,7 +23,14 @@ from hydraflow.analysis.info import STATUS_BY_CODE, RunInfo, datetime_from_ms
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["experiment_meta", "is_experiment_dir", "is_run_dir", "iter_run_dirs", "read_info"]
+__all__ = [
+    "experiment_meta",
+    "is_experiment_dir",
+    "is_run_dir",
+    "iter_experiments",
+    "iter_run_dirs",
+    "read_info",
+]
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _START_TIME = re.compile(r"^start_time: *(\d+)", re.MULTILINE)
@@ -76,6 +83,21 @@ def iter_run_dirs(root: Path, match: Callable[[str], bool], include_deleted: boo
         if not include_deleted and meta.get("lifecycle_stage") == "deleted":
             continue
         yield from _experiment_runs(exp_dir, include_deleted)
+
+
+def iter_experiments(root: Path, include_deleted: bool) -> Iterator[tuple[str, Path]]:
+    """``(name, directory)`` of each experiment of the store, in id order.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a directory.
+    """
+    if not root.is_dir():
+        msg = f"file store {root} does not exist"
+        raise FileNotFoundError(msg)
+    for exp_dir in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
+        meta = experiment_meta(exp_dir)
+        if meta and (include_deleted or meta.get("lifecycle_stage") != "deleted"):
+            yield str(meta.get("name", "")), exp_dir
 
 
 def _experiment_runs(exp_dir: Path, include_deleted: bool) -> list[Path]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from pathlib import Path
 
-__all__ = ["CHUNK", "iter_run_dirs", "read_infos"]
+__all__ = ["CHUNK", "iter_experiments", "iter_run_dirs", "read_infos"]
 
 CHUNK = 900
 """Run ids per query: below SQLITE_MAX_VARIABLE_NUMBER on old sqlite builds."""
@@ -109,3 +109,18 @@ def iter_run_dirs(db: Path, match: Callable[[str], bool], include_deleted: bool)
                 warnings.warn(msg, CorruptRunWarning, stacklevel=4)
                 continue
             yield run_dir
+
+
+def iter_experiments(db: Path, include_deleted: bool) -> Iterator[tuple[str, str]]:
+    """``(name, artifact location)`` of each experiment of the database, in id order.
+
+    Raises:
+        FileNotFoundError: The database file does not exist.
+    """
+    sql = "SELECT name, artifact_location FROM experiments"
+    if not include_deleted:
+        sql += " WHERE lifecycle_stage = 'active'"
+    with contextlib.closing(_connect_ro(db)) as con:
+        rows = con.execute(sql + " ORDER BY experiment_id").fetchall()
+    for name, location in rows:
+        yield str(name), str(location or "")

@@ -43,6 +43,10 @@ _JOB_OWNED_ENV = frozenset(
         "TMPDIR",
         "ENVIRONMENT",
         "NCPUS",
+        # the job's GPUs, set by PBS Pro's cgroups hook: never the submitter's
+        "CUDA_VISIBLE_DEVICES",
+        "CUDA_DEVICE_ORDER",
+        "OFFLOAD_DEVICES",
         "HOSTNAME",
         "PWD",
         "OLDPWD",

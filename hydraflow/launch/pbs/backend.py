@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hydraflow.launch.batch import Backend, HydraJob, run_batch
+from hydraflow.launch.batch import Backend, run_batch
 from hydraflow.launch.config import LauncherConfigError, PBSConfig
 from hydraflow.launch.pbs._launch_errors import reported_briefly
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from hydra.core.utils import JobReturn
 
@@ -77,8 +77,8 @@ def launch(conf: PBSConfig, batch: Batch) -> list[JobReturn]:
     )
     executor.update_parameters(**pbs_parameters(conf))
 
-    def submit(fn: HydraJob, overrides: list[list[str]], nums: list[int]) -> list[Any]:
-        return executor.map_array(fn, overrides, nums)
+    def submit(fn: Callable[..., Any], args: list[list[Any]]) -> list[Any]:
+        return executor.map_array(fn, *args)
 
     def is_terminal(state: str) -> bool:
         return state not in pbs.INCOMPLETE_STATES

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hydraflow.launch.batch import Backend, HydraJob, run_batch
+from hydraflow.launch.batch import Backend, run_batch
 from hydraflow.launch.config import SlurmConfig
 from hydraflow.launch.slurm.queries import SlurmQueries, effective_max_array_size
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from hydra.core.utils import JobReturn
 
@@ -69,10 +69,10 @@ def launch(conf: SlurmConfig, batch: Batch) -> list[JobReturn]:
     executor.update_parameters(**sbatch_parameters(conf))
     queries = SlurmQueries()
 
-    def submit(fn: HydraJob, overrides: list[list[str]], nums: list[int]) -> list[Any]:
-        spec = array_spec(len(overrides), conf.array_parallelism, conf.additional_parameters)
+    def submit(fn: Callable[..., Any], args: list[list[Any]]) -> list[Any]:
+        spec = array_spec(len(args[0]), conf.array_parallelism, conf.additional_parameters)
         executor.update_parameters(additional_parameters=spec)
-        return executor.map_array(fn, overrides, nums)
+        return executor.map_array(fn, *args)
 
     backend = Backend(
         name="hydraflow_slurm",

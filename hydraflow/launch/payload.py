@@ -1,4 +1,4 @@
-"""What a forked ``hydraflow_local`` child sends back to the parent: its pickled JobReturn, or its error.
+"""What a forked child of :mod:`hydraflow.launch.pool` sends back: its pickled JobReturn, or its error.
 
 A child pickles its :class:`~hydra.core.utils.JobReturn` on its own (with cloudpickle when plain pickle
 cannot), so that a return value or exception that cannot be sent is reported, never lost.
