@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 
 from hydraflow import settings
-from hydraflow.analysis import _fastyaml
+from hydraflow.analysis import _fastyaml, remote
 from hydraflow.analysis._errors import CorruptRunWarning
 from hydraflow.analysis.readers.file import is_experiment_dir
 
@@ -174,11 +174,17 @@ def read_config_bytes(run_dir: str | os.PathLike[str]) -> bytes:
 
 
 def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Check a run directory and parse its config.
+    """Check a run directory and parse its config (fetched first, for a run of the artifact cache).
 
     Raises:
         BadRunError: See :func:`read_config_bytes` and :func:`parse_config`.
+        StoreError: The config of a remote run cannot be fetched.
     """
+    path = Path(run_dir)
+    if remote.is_remote(path):
+        problem = remote.prefetch([path]).get(path)
+        if problem is not None:
+            raise BadRunError(problem)
     return parse_config(read_config_bytes(run_dir), config_file(run_dir))
 
 
@@ -299,15 +305,30 @@ def parallel_map(fn: Callable[[T], U], items: list[T], n_jobs: int) -> list[U]:
 def load_all_configs(
     run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
 ) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
-    """Load the configs of ``run_dirs`` (in order): ``(dir, config, None)`` or ``(dir, None, problem)``."""
+    """Load the configs of ``run_dirs`` (in order): ``(dir, config, None)`` or ``(dir, None, problem)``.
+
+    The configs of runs whose artifacts are not on this machine are fetched into the artifact cache first
+    (:func:`hydraflow.analysis.remote.prefetch`).
+
+    Raises:
+        StoreError: The store of such runs cannot be read.
+    """
     dirs = list(run_dirs)
-    return _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
+    remote_problems = remote.prefetch(dirs)
+    results = _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
+    if not remote_problems:
+        return results
+    return [(d, cfg, (remote_problems.get(d) or p) if cfg is None else p) for d, cfg, p in results]
 
 
 def load_configs(
     run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
 ) -> list[tuple[Path, dict[str, Any]]]:
-    """Load the configs of ``run_dirs`` (in order), skipping bad runs with a :class:`CorruptRunWarning`."""
+    """Load the configs of ``run_dirs`` (in order), skipping bad runs with a :class:`CorruptRunWarning`.
+
+    Raises:
+        StoreError: The store of runs whose artifacts are not on this machine cannot be read.
+    """
     results = load_all_configs(run_dirs, n_jobs=n_jobs, cache_dir=cache_dir)
     out: list[tuple[Path, dict[str, Any]]] = []
     for run_dir, cfg, problem in results:
