@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from tests.tracking.conftest import Store
 
 
+@pytest.mark.slow  # two app runs: about 10 s
 def test_a_run_is_named_by_its_overrides(tracking_store: Store) -> None:
     s = tracking_store
     s.run("seed=5", "model.depth=3")
