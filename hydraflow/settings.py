@@ -28,13 +28,18 @@ __all__ = [
     "SETTINGS",
     "Setting",
     "SettingError",
+    "artifact_cache_dir",
     "cache_dir",
     "dry_run",
+    "fetch_threads",
     "lock_dir",
     "n_jobs",
     "pbs_array",
     "pbs_signal_delay_s",
     "pbs_stderr_to_stdout",
+    "postgres_index",
+    "server_retry_seconds",
+    "server_timeout",
     "sqlite_index",
     "store_retry_seconds",
 ]
@@ -66,9 +71,14 @@ class Setting:
 DRY_RUN = Setting("HYDRAFLOW_DRY_RUN", "0", "runtime")
 STORE_RETRY_SECONDS = Setting("HYDRAFLOW_STORE_RETRY_SECONDS", "120", "runtime")
 SQLITE_INDEX = Setting("HYDRAFLOW_SQLITE_INDEX", "1", "runtime")
+POSTGRES_INDEX = Setting("HYDRAFLOW_POSTGRES_INDEX", "1", "runtime")
 LOCK_DIR = Setting("HYDRAFLOW_LOCK_DIR", "", "runtime")
 N_JOBS = Setting("HYDRAFLOW_N_JOBS", "", "analysis")
 CACHE_DIR = Setting("HYDRAFLOW_CACHE_DIR", "", "analysis")
+ARTIFACT_CACHE_DIR = Setting("HYDRAFLOW_ARTIFACT_CACHE_DIR", "", "analysis")
+FETCH_THREADS = Setting("HYDRAFLOW_FETCH_THREADS", "8", "analysis")
+SERVER_RETRY_SECONDS = Setting("HYDRAFLOW_SERVER_RETRY_SECONDS", "20", "analysis")
+SERVER_TIMEOUT = Setting("HYDRAFLOW_SERVER_TIMEOUT", "60", "analysis")
 PBS_ARRAY = Setting("HYDRAFLOW_PBS_ARRAY", "1", "pbs")
 PBS_DIALECT = Setting("HYDRAFLOW_PBS_DIALECT", "", "pbs")
 PBS_SIGNAL_DELAY_S = Setting("HYDRAFLOW_PBS_SIGNAL_DELAY_S", "90", "pbs")
@@ -82,9 +92,14 @@ SETTINGS: tuple[Setting, ...] = (
     DRY_RUN,
     STORE_RETRY_SECONDS,
     SQLITE_INDEX,
+    POSTGRES_INDEX,
     LOCK_DIR,
     N_JOBS,
     CACHE_DIR,
+    ARTIFACT_CACHE_DIR,
+    FETCH_THREADS,
+    SERVER_RETRY_SECONDS,
+    SERVER_TIMEOUT,
     PBS_ARRAY,
     PBS_DIALECT,
     PBS_SIGNAL_DELAY_S,
@@ -152,6 +167,15 @@ def sqlite_index() -> bool:
     return _flag(SQLITE_INDEX)
 
 
+def postgres_index() -> bool:
+    """``HYDRAFLOW_POSTGRES_INDEX``: add the hash index on ``tags.value`` of a PostgreSQL store jobs write to.
+
+    >>> postgres_index()
+    True
+    """
+    return _flag(POSTGRES_INDEX)
+
+
 def lock_dir() -> Path | None:
     """``HYDRAFLOW_LOCK_DIR``: where the per-fingerprint lock files go (None: beside the store)."""
     value = LOCK_DIR.raw()
@@ -172,6 +196,46 @@ def cache_dir() -> Path:
         return Path(value)
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     return (Path(xdg) if xdg else Path.home() / ".cache") / "hydraflow"
+
+
+def artifact_cache_dir() -> Path:
+    """``HYDRAFLOW_ARTIFACT_CACHE_DIR``, else ``<cache_dir()>/artifacts``.
+
+    Where analysis keeps the files it downloads of runs whose artifacts are not on this machine (the Hydra
+    configs of runs on an ``mlflow server`` with proxied artifacts, and what ``run.path(...)`` asks for).
+    """
+    value = ARTIFACT_CACHE_DIR.raw()
+    return Path(value) if value is not None else cache_dir() / "artifacts"
+
+
+def fetch_threads() -> int:
+    """``HYDRAFLOW_FETCH_THREADS``: concurrent downloads of run artifacts from a server (default 8).
+
+    >>> fetch_threads()
+    8
+    """
+    return int(_number(FETCH_THREADS, int, minimum=1))
+
+
+def server_retry_seconds() -> float:
+    """``HYDRAFLOW_SERVER_RETRY_SECONDS``: how long hydraflow's requests to a server retry (default 20).
+
+    Transient failures only (503, 429, a reset connection, a timeout); an unreachable or refusing server is
+    reported at once.
+
+    >>> server_retry_seconds()
+    20.0
+    """
+    return float(_number(SERVER_RETRY_SECONDS, float, minimum=0))
+
+
+def server_timeout() -> float:
+    """``HYDRAFLOW_SERVER_TIMEOUT``: seconds one request to a server may take (default 60).
+
+    >>> server_timeout()
+    60.0
+    """
+    return float(_number(SERVER_TIMEOUT, float, minimum=0.1))
 
 
 def pbs_array() -> bool:

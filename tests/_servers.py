@@ -1,28 +1,36 @@
 """Pytest plugin: real MLflow tracking servers, a PostgreSQL backend, an auth-refusing proxy and a "down" URI.
 
-Loaded by ``tests/conftest.py`` (see the hook in ``tests/servers/conftest.py``); the fixtures are then visible to
-every test. PostgreSQL is the one of ``tests/cluster/postgres_up.sh`` (127.0.0.1:5433, role/password
-``mlflow``/``mlflow``; ``HF_PG_PORT`` moves it): without it a test that needs it is skipped, and FAILS when
-``CI`` is set.
+The one implementation of the test servers. ``tests/conftest.py`` registers this module as the plugin
+``hydraflow_test_servers`` (so the fixtures are visible to every test, and test modules may
+``import hydraflow_test_servers`` for the helpers ``pg_query``, ``pg_uri``, ``start_mlflow_server``...).
+PostgreSQL is the one of ``tests/cluster/postgres_up.sh`` (127.0.0.1:5433, role/password ``mlflow``/``mlflow``;
+``HF_PG_PORT`` moves it): without it a test that needs it is skipped, and FAILS when ``CI`` is set.
 
 Fixtures:
 
-- ``mlflow_server_sqlite`` / ``mlflow_server_postgres`` (session): one shared ``mlflow server`` each, in MLflow's
-  default artifact configuration (``--serve-artifacts``: runs get ``mlflow-artifacts:/...`` URIs, files land in
-  the server's own ``mlartifacts/`` dir). Shared: give each test its own experiment name.
-- ``mlflow_server_factory`` (function): ``make("sqlite" | "postgresql", host=..., extra_args=...)`` starts a
-  fresh server (on PostgreSQL: in a fresh database); all are stopped, their databases dropped, at teardown.
-  ``host`` may be the multi-node cluster's bridge address (10.204.0.1) so that jobs on every node reach it.
+- ``mlflow_server`` (session): ``mlflow_server(artifacts="proxied"|"local", backend="sqlite"|"postgresql",
+  backend_store_uri=None)`` returns the session's server for that :class:`ServerSpec` (one per distinct spec).
+  Tests declare theirs with the marker ``@pytest.mark.mlflow_server(...)`` (same arguments; a conftest can add
+  it in ``pytest_collection_modifyitems``): the declared servers boot in the background when collection
+  ends, while the first tests run.
+- ``mlflow_server_sqlite`` / ``mlflow_server_postgres`` (session): the shared servers of
+  ``ServerSpec("sqlite")`` / ``ServerSpec("postgresql")``, MLflow's default artifact configuration
+  (``--serve-artifacts``: runs get ``mlflow-artifacts:/...`` URIs, files land in the server's own
+  ``./mlartifacts``); booted in the background too. Shared: give each test its own experiment name.
+- ``mlflow_server_factory`` (function): ``make("sqlite" | "postgresql", host=..., artifacts=...,
+  extra_args=...)`` starts a fresh server (on PostgreSQL: in a fresh database); all are stopped, their
+  databases dropped, at teardown. ``host`` may be the multi-node cluster's bridge address (10.204.0.1).
 - ``postgres_database`` (function): ``make()`` returns the URI of a fresh empty database, dropped at teardown.
-- ``refusing_server`` (function): ``make(401)`` / ``make(403)`` starts a loopback HTTP server that answers every
-  request with that status (like an auth proxy in front of MLflow) and records the requests it saw.
+- ``refusing_server`` (function): ``make(401)`` / ``make(403)`` / ``make(503)`` starts a loopback HTTP server
+  that answers every request with that status (like an auth proxy, or a proxy whose backend is down) and
+  records the requests it saw.
 - ``down_uri`` (function): ``http://127.0.0.1:PORT`` where nothing listens (the port is held by a bound,
   non-listening socket for the test's duration, so nothing else can take it): connections are refused.
 
-Each server runs on a free loopback port, in its own directory under the test's (or session's) tmp dir, in its
-own process group: stopping it kills the uvicorn workers too (``mlflow server`` does not pass SIGTERM on to
-every child). ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``: MLflow 3's default starts 7 huey job consumers
-(~220 MB each) for its GenAI job feature, which the tests do not use.
+Each server runs on a free port, in its own directory, in its own process group: stopping it kills the
+uvicorn workers too (``mlflow server`` does not pass SIGTERM on to every child).
+``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``: MLflow 3's default starts 7 huey job consumers (~220 MB each) for
+its GenAI job feature, which the tests do not use.
 """
 
 from __future__ import annotations
@@ -32,28 +40,33 @@ import functools
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
 PG_HOST = "127.0.0.1"
 PG_PORT = int(os.environ.get("HF_PG_PORT", "5433"))
 PG_USER = PG_PASSWORD = "mlflow"  # noqa: S105 - the throwaway test database's documented password
 HOW_TO_START_PG = "start it with `sudo bash tests/cluster/postgres_up.sh` (nox -s tests does it as root)"
 _POSTGRES_FIXTURES = {"mlflow_server_postgres", "postgres_database"}
+
+Backend = Literal["sqlite", "postgresql"]
+Artifacts = Literal["proxied", "local"]
 
 
 def pg_uri(database: str, host: str = PG_HOST) -> str:
@@ -108,17 +121,6 @@ def require_postgres() -> None:
     pytest.skip(msg)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.postgres)
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("postgres"):
-        require_postgres()
-
-
 def create_database() -> str:
     """Create a fresh empty database owned by ``mlflow``; returns its name."""
     name = f"hf_{uuid.uuid4().hex[:12]}"
@@ -148,32 +150,10 @@ def postgres_database() -> Iterator[Callable[[], str]]:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on (call it once per server)."""
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class MlflowServer:
-    """A running ``mlflow server``: ``uri`` for clients; artifacts under ``workdir / "mlartifacts"``."""
-
-    uri: str
-    backend_store_uri: str
-    workdir: Path
-    log_path: Path
-    process: subprocess.Popen[bytes]
-    database: str | None = None  # PostgreSQL database name, when the backend is PostgreSQL
-
-    @property
-    def artifacts_dir(self) -> Path:
-        return self.workdir / "mlartifacts"
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """SIGTERM the server's process group, SIGKILL what is left after 15 s."""
-        _kill_group(self.process, grace=15)
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -207,50 +187,269 @@ def _healthy(uri: str) -> bool:
         return False
 
 
+@dataclass
+class MlflowServer:
+    """An ``mlflow server`` process: ``uri`` (also ``url``) for clients, ``artifacts_dir`` for its files.
+
+    Started by :func:`launch_mlflow_server`; :meth:`wait_ready` blocks until ``/health`` answers (and starts
+    it again on another port if the first one was taken meanwhile).
+    """
+
+    uri: str
+    backend_store_uri: str
+    workdir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    artifacts: Artifacts = "proxied"
+    database: str | None = None  # PostgreSQL database name, when the backend is PostgreSQL
+    command: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    env: dict[str, str] = field(default_factory=dict)
+    remove_workdir: bool = False  # at stop(): the session servers live in a temp dir of their own
+    _ready: bool = False
+
+    @property
+    def url(self) -> str:
+        """The tracking URI (same as :attr:`uri`)."""
+        return self.uri
+
+    @property
+    def port(self) -> int:
+        return int(self.uri.rsplit(":", 1)[1])
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where the runs' artifact files are: ``./mlartifacts`` (proxied) or ``./artifacts`` (local)."""
+        return self.workdir / ("mlartifacts" if self.artifacts == "proxied" else "artifacts")
+
+    artifact_root = artifacts_dir
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float = 240) -> MlflowServer:
+        """Block until ``/health`` answers 200; fail the test with the server's log if it does not start.
+
+        A server starts in 3-5 s on an idle 2-core machine, 15-40 s under heavy load.
+        """
+        attempts = 0
+        while not self._ready:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.process.poll() is None and not _healthy(self.uri):
+                time.sleep(0.2)
+            if self.process.poll() is None and _healthy(self.uri):
+                self._ready = True
+                break
+            _kill_group(self.process, grace=15)
+            attempts += 1
+            if "address already in use" in self.log_tail(50).lower() and attempts < 3:
+                self._spawn(free_port(self.host))  # the port was taken between free_port() and bind()
+                continue
+            pytest.fail(
+                f"mlflow server ({self.backend_store_uri}) did not come up in {timeout:.0f} s:\n{self.log_tail()}"
+            )
+        return self
+
+    def _spawn(self, port: int) -> None:
+        self.uri = f"http://{self.host}:{port}"
+        self.log_path = self.workdir / f"server-{port}.log"
+        port_at = self.command.index("--port") + 1
+        self.command[port_at] = str(port)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group, SIGKILL what is left after 15 s."""
+        _kill_group(self.process, grace=15)
+        if self.remove_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def launch_mlflow_server(
+    workdir: Path,
+    backend_store_uri: str,
+    *,
+    host: str = "127.0.0.1",
+    artifacts: Artifacts = "proxied",
+    extra_args: tuple[str, ...] = (),
+    workers: int = 1,
+    job_execution: bool = False,
+) -> MlflowServer:
+    """Start ``mlflow server`` in ``workdir`` without waiting for it (see :meth:`MlflowServer.wait_ready`).
+
+    ``artifacts="proxied"`` passes no artifact option at all: MLflow's default (``--serve-artifacts``, files in
+    ``./mlartifacts``, runs get ``mlflow-artifacts:/`` URIs). ``"local"`` passes ``--default-artifact-root
+    ./artifacts --no-serve-artifacts``: runs get local paths as artifact URIs, clients read and write them.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", "0"]
+    cmd += ["--workers", str(workers), "--backend-store-uri", backend_store_uri]
+    if artifacts == "local":
+        cmd += ["--default-artifact-root", str(workdir / "artifacts"), "--no-serve-artifacts"]
+    cmd += list(extra_args)
+    server = MlflowServer(
+        uri="",
+        backend_store_uri=backend_store_uri,
+        workdir=workdir,
+        log_path=workdir / "server.log",
+        process=None,  # type: ignore[arg-type] - set by _spawn
+        artifacts=artifacts,
+        command=cmd,
+        host=host,
+        env=_server_env(job_execution),
+    )
+    server._spawn(free_port(host))
+    return server
+
+
 def start_mlflow_server(
     workdir: Path,
     backend_store_uri: str,
     *,
     host: str = "127.0.0.1",
+    artifacts: Artifacts = "proxied",
     extra_args: tuple[str, ...] = (),
     workers: int = 1,
     job_execution: bool = False,
     timeout: float = 240,
 ) -> MlflowServer:
-    """Start ``mlflow server`` with MLflow's default artifact settings (cwd ``workdir``: ``./mlartifacts``).
+    """:func:`launch_mlflow_server`, then wait until it answers."""
+    server = launch_mlflow_server(
+        workdir,
+        backend_store_uri,
+        host=host,
+        artifacts=artifacts,
+        extra_args=extra_args,
+        workers=workers,
+        job_execution=job_execution,
+    )
+    return server.wait_ready(timeout)
 
-    Waits for ``/health``; retries on another port if the chosen one was taken meanwhile. Startup takes
-    3-5 s on an idle 2-core machine, 15-40 s under heavy load (two Python processes import MLflow).
+
+# -- session servers, booted in the background ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How a session server is started; one server per distinct spec per test session (per xdist worker).
+
+    ``backend``: ``"sqlite"`` (a fresh database file in the server's directory) or ``"postgresql"`` (a fresh
+    database on the test PostgreSQL); ``backend_store_uri`` overrides both with any URI ``mlflow server
+    --backend-store-uri`` accepts. ``artifacts``: see :func:`launch_mlflow_server`.
     """
-    workdir.mkdir(parents=True, exist_ok=True)
-    for attempt in range(3):
-        port = free_port(host)
-        log_path = workdir / f"server-{port}.log"
-        cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port)]
-        cmd += ["--workers", str(workers), "--backend-store-uri", backend_store_uri, *extra_args]
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=workdir,
-                env=_server_env(job_execution),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        uri = f"http://{host}:{port}"
-        server = MlflowServer(uri, backend_store_uri, workdir, log_path, proc)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.poll() is None and not _healthy(uri):
-            time.sleep(0.2)
-        if proc.poll() is None and _healthy(uri):
-            return server
+
+    backend: Backend = "sqlite"
+    artifacts: Artifacts = "proxied"
+    backend_store_uri: str | None = None
+
+
+_SESSION_SERVERS: dict[ServerSpec, MlflowServer] = {}
+_FIXTURE_SPECS = {
+    "mlflow_server_sqlite": ServerSpec("sqlite"),
+    "mlflow_server_postgres": ServerSpec("postgresql"),
+}
+
+
+def _session_server(spec: ServerSpec) -> MlflowServer:
+    """The session's server for ``spec``, launched (not yet waited for) on first use."""
+    server = _SESSION_SERVERS.get(spec)
+    if server is None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"hf-mlflow-{spec.backend}-{spec.artifacts}-"))
+        database = None
+        store = spec.backend_store_uri
+        if store is None and spec.backend == "postgresql":
+            database = create_database()
+            store = pg_uri(database)
+        elif store is None:
+            store = f"sqlite:///{workdir / 'mlflow.db'}"
+        server = launch_mlflow_server(workdir, store, artifacts=spec.artifacts)
+        server.database = database
+        server.remove_workdir = True
+        _SESSION_SERVERS[spec] = server
+    return server
+
+
+def _specs_of(item: pytest.Item) -> list[ServerSpec]:
+    specs = [ServerSpec(**mark.kwargs) for mark in item.iter_markers("mlflow_server")]
+    specs += [spec for name, spec in _FIXTURE_SPECS.items() if name in getattr(item, "fixturenames", ())]
+    return specs
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())) or any(
+            s.backend == "postgresql" and s.backend_store_uri is None for s in _specs_of(item)
+        ):
+            item.add_marker(pytest.mark.postgres)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Launch the session servers the selected tests use, so that they boot while other tests run.
+
+    Not in a pytest-xdist worker: each worker collects every test but runs only some, so it launches a server
+    when a test first asks for one. A PostgreSQL server is launched only when PostgreSQL answers.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    for item in session.items:
+        for spec in _specs_of(item):
+            if spec.backend == "postgresql" and spec.backend_store_uri is None and _postgres_problem():
+                continue
+            _session_server(spec)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres"):
+        require_postgres()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    while _SESSION_SERVERS:
+        server = _SESSION_SERVERS.popitem()[1]
         server.stop()
-        if "address already in use" in server.log_tail(50).lower() and attempt < 2:
-            continue
-        pytest.fail(
-            f"mlflow server ({backend_store_uri}) did not come up in {timeout:.0f} s:\n{server.log_tail()}"
-        )
-    raise AssertionError("unreachable")
+        if server.database:
+            with contextlib.suppress(Exception):  # PostgreSQL gone meanwhile: nothing left to drop
+                drop_database(server.database)
+
+
+def _ready_session_server(spec: ServerSpec) -> MlflowServer:
+    if spec.backend == "postgresql" and spec.backend_store_uri is None:
+        require_postgres()
+    return _session_server(spec).wait_ready()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> Callable[..., MlflowServer]:
+    """``mlflow_server(artifacts="proxied"|"local", backend="sqlite"|"postgresql", backend_store_uri=None)``.
+
+    Returns the session's ready :class:`MlflowServer` for that :class:`ServerSpec`; tests that share one use
+    experiment names of their own. Mark a test ``@pytest.mark.mlflow_server(...)`` with the same arguments and
+    the server boots while other tests run.
+    """
+
+    def get(**kwargs: Any) -> MlflowServer:
+        return _ready_session_server(ServerSpec(**kwargs))
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_sqlite() -> MlflowServer:
+    """The session's sqlite-backed server in MLflow's default (proxied) artifact configuration."""
+    return _ready_session_server(_FIXTURE_SPECS["mlflow_server_sqlite"])
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_postgres() -> MlflowServer:
+    """The session's PostgreSQL-backed server in MLflow's default (proxied) artifact configuration."""
+    return _ready_session_server(_FIXTURE_SPECS["mlflow_server_postgres"])
 
 
 @pytest.fixture
@@ -258,9 +457,10 @@ def mlflow_server_factory(tmp_path: Path) -> Iterator[Callable[..., MlflowServer
     servers: list[MlflowServer] = []
 
     def make(
-        backend: str = "sqlite",
+        backend: Backend = "sqlite",
         *,
         host: str = "127.0.0.1",
+        artifacts: Artifacts = "proxied",
         extra_args: tuple[str, ...] = (),
         workers: int = 1,
     ) -> MlflowServer:
@@ -273,43 +473,25 @@ def mlflow_server_factory(tmp_path: Path) -> Iterator[Callable[..., MlflowServer
             database = create_database()
             store = pg_uri(database)
         else:
-            raise ValueError(f"backend must be 'sqlite' or 'postgresql', not {backend!r}")
+            msg = f"backend must be 'sqlite' or 'postgresql', not {backend!r}"
+            raise ValueError(msg)
         try:
-            server = start_mlflow_server(workdir, store, host=host, extra_args=extra_args, workers=workers)
+            server = launch_mlflow_server(
+                workdir, store, host=host, artifacts=artifacts, extra_args=extra_args, workers=workers
+            )
         except BaseException:
             if database:
                 drop_database(database)
             raise
         server.database = database
-        servers.append(server)
-        return server
+        servers.append(server)  # stopped (and its database dropped) at teardown, even if it never came up
+        return server.wait_ready()
 
     yield make
     for server in servers:
         server.stop()
         if server.database:
             drop_database(server.database)
-
-
-@pytest.fixture(scope="session")
-def mlflow_server_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    workdir = tmp_path_factory.mktemp("mlflow-server-sqlite")
-    server = start_mlflow_server(workdir, f"sqlite:///{workdir / 'mlflow.db'}")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def mlflow_server_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    require_postgres()
-    database = create_database()
-    try:
-        server = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server-postgres"), pg_uri(database))
-        server.database = database
-        yield server
-        server.stop()
-    finally:
-        drop_database(database)
 
 
 # -- failing endpoints ----------------------------------------------------------------------------------------
@@ -324,6 +506,9 @@ class RefusingServer:
     requests: list[tuple[str, str]] = field(default_factory=list)
 
 
+_ERROR_CODES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 503: "TEMPORARILY_UNAVAILABLE"}
+
+
 def _refusing_handler(server: RefusingServer) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def _refuse(self) -> None:
@@ -333,7 +518,7 @@ def _refusing_handler(server: RefusingServer) -> type[http.server.BaseHTTPReques
                 self.rfile.read(length)
             body = json.dumps(
                 {
-                    "error_code": "UNAUTHENTICATED" if server.status == 401 else "PERMISSION_DENIED",
+                    "error_code": _ERROR_CODES.get(server.status, "INTERNAL_ERROR"),
                     "message": f"refused by the test auth proxy ({server.status})",
                 }
             ).encode()

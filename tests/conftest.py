@@ -10,27 +10,25 @@ Markers (declared in ``pyproject.toml``):
   present).
 - ``slow``: takes about 10 s or more on a 2-core machine, **or needs the real cluster**: every ``slurm``,
   ``torque``, ``multinode`` and ``pbs`` test gets ``slow`` automatically (below), so ``nox -s fast`` (everything not slow) needs no cluster.
-- ``mlflow_server(artifacts=..., backend_store_uri=...)``: uses the ``mlflow_server`` fixture with these
-  arguments; the server is booted when collection ends, while the other tests run.
+- ``mlflow_server(artifacts=..., backend=..., backend_store_uri=...)``: uses the ``mlflow_server`` fixture with
+  these arguments; the server is booted when collection ends, while the other tests run.
 
-Fixtures here: ``repo_root``, ``run_python``, ``db_group_app``, ``free_port``, ``mlflow_server``.
+Fixtures here: ``repo_root``, ``run_python``, ``db_group_app``, ``free_port``. The MLflow servers
+(``mlflow_server``, ``mlflow_server_sqlite``, ``mlflow_server_postgres``, ``mlflow_server_factory``,
+``postgres_database``, ``refusing_server``, ``down_uri``) come from ``tests/_servers.py``, registered below.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -242,148 +240,26 @@ def db_group_app(tmp_path: Path, run_python):
     return make
 
 
-# --- network helpers and a real MLflow tracking server --------------------------------------------------------
+# --- MLflow servers: the plugin tests/_servers.py -----------------------------------------------------------
+
+SERVERS_PLUGIN = "hydraflow_test_servers"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def pytest_configure(config: pytest.Config) -> None:
+    """Register tests/_servers.py as the plugin ``hydraflow_test_servers`` (its fixtures serve every test).
+
+    Registered under that name in ``sys.modules`` too, so test modules can ``import hydraflow_test_servers``.
+    """
+    if config.pluginmanager.get_plugin(SERVERS_PLUGIN) is None:
+        spec = importlib.util.spec_from_file_location(SERVERS_PLUGIN, ROOT / "tests" / "_servers.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = sys.modules[SERVERS_PLUGIN] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        config.pluginmanager.register(module, SERVERS_PLUGIN)
 
 
 @pytest.fixture
 def free_port() -> Callable[[], int]:
     """``free_port()`` returns a TCP port on 127.0.0.1 that nothing listens on (call it once per server)."""
-    return _free_port
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    """How an ``mlflow server`` is started; one server per distinct spec per test session (per xdist worker).
-
-    ``backend_store_uri``: where runs are stored; ``None`` is a fresh sqlite database in the server's own
-    directory (the server migrates it). Any URI ``mlflow server --backend-store-uri`` accepts can be given
-    (e.g. ``postgresql://user:pw@127.0.0.1:PORT/db`` for a database the test started itself).
-
-    ``artifacts``: ``"local"`` starts the server with ``--default-artifact-root DIR --no-serve-artifacts``:
-    runs get ``DIR/...`` artifact URIs and clients read and write that directory themselves (what
-    ``iter_run_dirs`` needs to hand out local run directories). ``"proxied"`` starts it with
-    ``--artifacts-destination DIR --serve-artifacts``: runs get ``mlflow-artifacts:/...`` URIs and every
-    artifact goes through the server over HTTP.
-    """
-
-    backend_store_uri: str | None = None
-    artifacts: Literal["local", "proxied"] = "local"
-
-
-class MlflowServer:
-    """A real ``mlflow server`` process on 127.0.0.1 (started by :meth:`start`, ready after :meth:`wait_ready`)."""
-
-    def __init__(self, spec: ServerSpec) -> None:
-        self.spec = spec
-        self.base = Path(tempfile.mkdtemp(prefix="hf-mlflow-server-"))
-        self.artifact_root = self.base / "artifacts"
-        self.backend_store_uri = spec.backend_store_uri or f"sqlite:///{self.base / 'server.db'}"
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        artifact_args = (
-            ["--default-artifact-root", str(self.artifact_root), "--no-serve-artifacts"]
-            if spec.artifacts == "local"
-            else ["--artifacts-destination", str(self.artifact_root), "--serve-artifacts"]
-        )
-        cmd = [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--backend-store-uri",
-            self.backend_store_uri,
-            *artifact_args,
-            "--workers",
-            "1",
-        ]
-        self._log_path = self.base / "server.log"
-        self._log = self._log_path.open("w")
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no huey worker pool needed
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.base, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env
-        )
-        self._ready = False
-
-    def wait_ready(self, timeout: float = 240) -> None:
-        """Block until ``/health`` answers 200; fail the test with the server's log if it does not start."""
-        deadline = time.monotonic() + timeout
-        while not self._ready:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:  # noqa: S310 - local
-                    self._ready = resp.status == 200
-            except OSError:
-                pass
-            if self._ready:
-                return
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                state = f"exited {self.proc.returncode}" if self.proc.poll() is not None else "not healthy"
-                pytest.fail(f"mlflow server {self.spec} {state} after start:\n{self._log_path.read_text()}")
-            time.sleep(0.3)
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._log.close()
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
-_SERVERS: dict[ServerSpec, MlflowServer] = {}
-
-
-def _server(spec: ServerSpec) -> MlflowServer:
-    """The session's server for ``spec``, started (not yet waited for) on first use."""
-    if spec not in _SERVERS:
-        _SERVERS[spec] = MlflowServer(spec)
-    return _SERVERS[spec]
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Boot the servers the selected tests declared (``mlflow_server`` marker) while other tests run.
-
-    Not in a pytest-xdist worker: each worker collects every test but runs only some, so it boots a server when a
-    test first asks for one.
-    """
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    for item in session.items:
-        for mark in item.iter_markers("mlflow_server"):
-            _server(ServerSpec(**mark.kwargs))
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    while _SERVERS:
-        _SERVERS.popitem()[1].stop()
-
-
-@pytest.fixture(scope="session")
-def mlflow_server() -> Callable[..., MlflowServer]:
-    """``mlflow_server(artifacts="local"|"proxied", backend_store_uri=None)`` -> a ready :class:`MlflowServer`.
-
-    One server per distinct set of arguments for the whole session (see :class:`ServerSpec`); tests that share
-    one must use experiment names of their own. Its ``url`` is the tracking URI, ``artifact_root`` the directory
-    that holds the artifacts. Mark a test ``@pytest.mark.mlflow_server(...)`` with the same arguments (a
-    conftest can do it in ``pytest_collection_modifyitems``) and the server boots while other tests run.
-    """
-
-    def get(**kwargs: object) -> MlflowServer:
-        server = _server(ServerSpec(**kwargs))  # type: ignore[arg-type]
-        server.wait_ready()
-        return server
-
-    return get
+    return sys.modules[SERVERS_PLUGIN].free_port  # type: ignore[no-any-return]

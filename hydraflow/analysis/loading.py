@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 
 from hydraflow import settings
-from hydraflow.analysis import _fastyaml
+from hydraflow.analysis import _fastyaml, remote
 from hydraflow.analysis._errors import CorruptRunWarning
 from hydraflow.analysis.readers.file import is_experiment_dir
 
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 CONFIG_PATH = ("artifacts", ".hydra", "config.yaml")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INDEX_VERSION = "1"
+MAX_CONFIG_VALUES = 1_000_000  # values of one config, aliases expanded (Hydra configs hold a few hundred)
+MAX_CONFIG_DEPTH = 100  # nesting levels of one config (OmegaConf recurses per level)
 _POOL_MIN_ITEMS = 64  # a thread pool costs more than it saves on fewer items
 
 T = TypeVar("T")
@@ -65,12 +67,51 @@ def _missing_config(run_dir: str) -> BadRunError:
     return BadRunError(f"run directory {run_dir} has no {'/'.join(CONFIG_PATH)}")
 
 
+def check_size(value: Any, where: str | os.PathLike[str]) -> None:
+    """Refuse a parsed config that is too deep, or too large once its aliases are expanded (a YAML bomb).
+
+    PyYAML builds ``&a``/``*a`` as shared objects, so a small file can stand for billions of values that
+    every later step (OmegaConf, flattening, frames) would expand. Hydra writes neither aliases nor more than
+    a few levels. The walk stops at the first limit passed.
+
+    >>> bomb = [["x"] * 10]
+    >>> for _ in range(8):
+    ...     bomb = [bomb] * 10
+    >>> check_size({"a": bomb}, "config.yaml")
+    Traceback (most recent call last):
+    ...
+    hydraflow.analysis.loading.BadRunError: config.yaml is too large to load: over 1000000 values, aliases expanded
+    """  # noqa: E501
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            msg = f"{where} is too large to load: over {MAX_CONFIG_VALUES} values, aliases expanded"
+            raise BadRunError(msg)
+        if depth > MAX_CONFIG_DEPTH:
+            msg = f"{where} is nested too deep to load (over {MAX_CONFIG_DEPTH} levels)"
+            raise BadRunError(msg)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+
+
 def parse_config(data: bytes, where: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a config file's bytes into a dict (an empty file is an empty config).
+    """Parse a config file's bytes into a dict.
+
+    Hydra writes every config whole, newline-terminated (an empty config is ``{}``): an empty file or one
+    without its final newline is a damaged run, not an empty config.
 
     Raises:
-        BadRunError: The YAML is broken or is not a mapping.
+        BadRunError: The file is empty, truncated, broken YAML, too large or deep (:func:`check_size`), or
+            not a mapping.
     """
+    if not data.strip():
+        msg = f"{where} is empty (a damaged run: Hydra writes {{}} for an empty config)"
+        raise BadRunError(msg)
     try:
         cfg = _fastyaml.load(data)
     except _fastyaml.Unsupported:
@@ -80,8 +121,16 @@ def parse_config(data: bytes, where: str | os.PathLike[str]) -> dict[str, Any]:
             problem = str(exc).replace("\n", " ")
             msg = f"broken YAML in {where}: {problem}"
             raise BadRunError(msg) from None
-    if cfg is None:
-        return {}
+        except RecursionError:
+            msg = f"{where} is nested too deep to load"
+            raise BadRunError(msg) from None
+        check_size(cfg, where)
+    except RecursionError:
+        msg = f"{where} is nested too deep to load"
+        raise BadRunError(msg) from None
+    if not data.endswith(b"\n"):  # parsed, but cut short: keys or values may be missing
+        msg = f"{where} is truncated (no final newline)"
+        raise BadRunError(msg)
     if not isinstance(cfg, dict):
         msg = f"{where} is not a mapping (got {type(cfg).__name__})"
         raise BadRunError(msg)
@@ -125,11 +174,17 @@ def read_config_bytes(run_dir: str | os.PathLike[str]) -> bytes:
 
 
 def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Check a run directory and parse its config.
+    """Check a run directory and parse its config (fetched first, for a run of the artifact cache).
 
     Raises:
         BadRunError: See :func:`read_config_bytes` and :func:`parse_config`.
+        StoreError: The config of a remote run cannot be fetched.
     """
+    path = Path(run_dir)
+    if remote.is_remote(path):
+        problem = remote.prefetch([path]).get(path)
+        if problem is not None:
+            raise BadRunError(problem)
     return parse_config(read_config_bytes(run_dir), config_file(run_dir))
 
 
@@ -250,15 +305,30 @@ def parallel_map(fn: Callable[[T], U], items: list[T], n_jobs: int) -> list[U]:
 def load_all_configs(
     run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
 ) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
-    """Load the configs of ``run_dirs`` (in order): ``(dir, config, None)`` or ``(dir, None, problem)``."""
+    """Load the configs of ``run_dirs`` (in order): ``(dir, config, None)`` or ``(dir, None, problem)``.
+
+    The configs of runs whose artifacts are not on this machine are fetched into the artifact cache first
+    (:func:`hydraflow.analysis.remote.prefetch`).
+
+    Raises:
+        StoreError: The store of such runs cannot be read.
+    """
     dirs = list(run_dirs)
-    return _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
+    remote_problems = remote.prefetch(dirs)
+    results = _load_many(dirs, n_jobs) if cache_dir is None else _load_indexed(dirs, n_jobs, cache_dir)
+    if not remote_problems:
+        return results
+    return [(d, cfg, (remote_problems.get(d) or p) if cfg is None else p) for d, cfg, p in results]
 
 
 def load_configs(
     run_dirs: Iterable[Path], *, n_jobs: int, cache_dir: Path | None
 ) -> list[tuple[Path, dict[str, Any]]]:
-    """Load the configs of ``run_dirs`` (in order), skipping bad runs with a :class:`CorruptRunWarning`."""
+    """Load the configs of ``run_dirs`` (in order), skipping bad runs with a :class:`CorruptRunWarning`.
+
+    Raises:
+        StoreError: The store of runs whose artifacts are not on this machine cannot be read.
+    """
     results = load_all_configs(run_dirs, n_jobs=n_jobs, cache_dir=cache_dir)
     out: list[tuple[Path, dict[str, Any]]] = []
     for run_dir, cfg, problem in results:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overloa
 from typing_extensions import Self
 
 from hydraflow import settings
+from hydraflow.analysis import remote
 from hydraflow.analysis._errors import CorruptRunWarning, MissingKeyError, RunLoadError
 from hydraflow.analysis.info import INFO_KEYS
 from hydraflow.analysis.loading import (
@@ -480,7 +481,7 @@ class Run(Generic[C, I]):
             if factory is None:
                 self._impl = None
             else:
-                artifacts = self.run_dir / "artifacts"
+                artifacts = self.path()  # a remote run's artifacts are fetched first
                 if _n_positional(factory) >= 2:  # noqa: PLR2004
                     self._impl = factory(artifacts, self.cfg)  # type: ignore[call-arg]
                 else:
@@ -700,7 +701,12 @@ class Run(Generic[C, I]):
     # ------------------------------------------------------------------ artifacts
 
     def path(self, relative_path: str | os.PathLike[str] = "") -> Path:
-        """A path inside the run's artifact directory (``<run dir>/artifacts/<relative_path>``)."""
+        """A path inside the run's artifact directory (``<run dir>/artifacts/<relative_path>``).
+
+        For a run whose artifacts are not on this machine (a server with proxied artifacts, S3...), the file
+        or directory is fetched into the artifact cache first, once per run state (see :mod:`~.remote`).
+        """
+        remote.ensure(self.run_dir, relative_path, lambda: self.info)
         return self.run_dir / "artifacts" / relative_path
 
     def iterdir(self, relative_dir: str = "") -> Iterator[Path]:

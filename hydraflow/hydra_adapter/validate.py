@@ -2,12 +2,17 @@
 
 Hydra's ``BasicSweeper.validate_batch_is_legal`` composes the full config of every job (~34 ms each). Here:
 
-1. every distinct override string is parsed once with Hydra's own parser, and classified as a config-group
-   override (``model=vit``, ``+experiment=x``, ``~db``) or a value override (``lr=0.1``); the jobs are grouped
-   by their combination of config-group overrides (:class:`~.overrides.Grouping`, as the launchers do);
-2. the config is composed once per combination, together with the value overrides shared by every job;
+1. the sweep is read factor by factor (:attr:`hydraflow.sweep.Sweep.factors`: one per argument or group of
+   paired arguments), never job by job: every element of every factor is parsed once with Hydra's own parser
+   and its overrides classified as config-group overrides (``model=vit``, ``+experiment=x``, ``~db``) or value
+   overrides (``lr=0.1``);
+2. the config is composed once per combination of config-group overrides (one group tuple per factor),
+   together with the value overrides shared by every job;
 3. each distinct value override is applied once to a copy of the config of every combination it appears
    with, exactly as Hydra applies command-line overrides (struct mode, structured-config types).
+
+The work grows with the sum of the factors' sizes (and the number of group combinations), not with the number
+of jobs: a 10^12-job sweep of twelve 10-value ranges takes 120 value checks.
 
 When step 2 or 3 fails only because of an interplay between overrides of the same job, the affected jobs are
 composed in full, one by one, as BasicSweeper would: an error is never reported for a job that would run.
@@ -16,13 +21,14 @@ composed in full, one by one, as BasicSweeper would: an error is never reported 
 from __future__ import annotations
 
 import copy
+import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hydraflow.hydra_adapter.compose import apply_overrides, compose
 from hydraflow.hydra_adapter.errors import InvalidJobError, OverrideError
-from hydraflow.hydra_adapter.overrides import Grouping, OverrideClassifier
+from hydraflow.hydra_adapter.overrides import OverrideClassifier
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from hydraflow.sweep import Sweep
+    from hydraflow.sweep.seq import Seq
 
 
 @dataclass
@@ -59,7 +66,6 @@ class _Validator:
         self.loader = config_loader
         self.master = master
         self.classifier = OverrideClassifier(config_loader, master)
-        self.grouping = Grouping()
         self.report = ValidationReport()
 
     def split(self, job: int, overrides: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
@@ -68,6 +74,15 @@ class _Validator:
             return self.classifier.split(overrides)
         except OverrideError as exc:
             raise InvalidJobError(f"{_describe(job, overrides)}: {exc}") from exc
+
+    def split_element(
+        self, job: int, sweep: Sweep, element: Sequence[str]
+    ) -> tuple[tuple[str, ...], list[str]]:
+        """(config-group overrides, value overrides) of one factor element; an error names job ``job``."""
+        try:
+            return self.classifier.split(element)
+        except OverrideError as exc:
+            raise InvalidJobError(f"{_describe(job, sweep[job])}: {exc}") from exc
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         self.report.compositions += 1
@@ -117,35 +132,88 @@ class _Validator:
         return True
 
 
+@dataclass
+class _Part:
+    """The elements of one factor that share one tuple of config-group overrides."""
+
+    first: int  # index of its first element in the factor
+    values: dict[str, int] = field(default_factory=dict)  # value override -> first element using it
+
+
+@dataclass
+class _Factor:
+    """One factor of the sweep, classified: parts by group tuple, value overrides of all its elements."""
+
+    seq: Seq[tuple[str, ...]]
+    stride: int  # jobs between two consecutive elements of this factor (the product of the later sizes)
+    parts: dict[tuple[str, ...], _Part] = field(default_factory=dict)
+    shared: dict[str, None] | None = None  # value overrides of every element, in order
+
+
+def _classify(v: _Validator, sweep: Sweep) -> list[_Factor]:
+    """One pass over each factor (not over the product): parts by group tuple, first uses, shared values."""
+    factors: list[_Factor] = []
+    stride = sweep.count
+    for factor in sweep.factors:
+        stride //= factor.size
+        info = _Factor(factor, stride)
+        for i, element in enumerate(factor):
+            groups, values = v.split_element(i * stride, sweep, element)
+            part = info.parts.get(groups)
+            if part is None:
+                part = info.parts[groups] = _Part(i)
+            for text in values:
+                part.values.setdefault(text, i)
+            if info.shared is None:
+                info.shared = dict.fromkeys(values)
+            elif info.shared:
+                present = set(values)
+                info.shared = {text: None for text in info.shared if text in present}
+        factors.append(info)
+    return factors
+
+
 def validate(sweep: Sweep, config_loader: Any, master: DictConfig) -> ValidationReport:
-    """Check every job of ``sweep`` against the app's config; an :class:`InvalidJobError` names a bad job."""
+    """Check every job of ``sweep`` against the app's config; an :class:`InvalidJobError` names a bad job.
+
+    The work is bounded by the sweep's factors (:attr:`hydraflow.sweep.Sweep.factors`), never by its product:
+    each factor's elements are parsed and classified once; the config is composed once per combination of
+    config-group overrides (the product of each factor's distinct group tuples); and each distinct value
+    override is applied once to the config of every combination it appears with. A 10^12-job sweep of twelve
+    10-value ranges is validated with 120 value checks, without enumerating a single job.
+    """
     tic = time.perf_counter()
     v = _Validator(config_loader, master)
-    for n, overrides in enumerate(sweep):
-        v.grouping.add(n, *v.split(n, overrides))
-    v.report.jobs = v.grouping.jobs
+    factors = _classify(v, sweep)
+    v.report.jobs = sweep.count
     v.report.distinct_overrides = len(v.classifier.parsed)
-    if v.report.jobs:
-        shared = v.grouping.shared()
-        # (groups, value override or None for every job of the groups) to compose job by job
-        full: list[tuple[tuple[str, ...], str | None]] = []
-        for combo in v.grouping.combinations.values():
-            try:
-                base = v.compose([*combo.groups, *shared])
-            # whatever composing raises (see compose_job): maybe an interplay with a job's other overrides, so
-            # the jobs are composed one by one, which reports a real error with its cause
-            except Exception:  # noqa: BLE001
-                v.compose_job(combo.first_job, sweep[combo.first_job])
-                full.append((combo.groups, None))
-                continue
-            _drop_hydra_node(base)  # value overrides never target hydra.*: copies stay small
-            scratch: list[DictConfig] = []
-            for text, first in combo.values.items():
-                if text not in shared and not v.check_value(base, text, scratch):
-                    v.compose_job(first, sweep[first])
-                    full.append((combo.groups, text))
-        if full:
-            _compose_affected(v, sweep, full)
+    shared = [text for f in factors for text in (f.shared or {})]
+    shared_set = set(shared)
+    # (combination, value override or None for all its jobs): the jobs to compose one by one
+    full: list[tuple[tuple[tuple[str, ...], ...], str | None]] = []
+    for keys in itertools.product(*(list(f.parts) for f in factors)):
+        parts = [f.parts[k] for f, k in zip(factors, keys, strict=True)]
+        first = sum(p.first * f.stride for f, p in zip(factors, parts, strict=True))
+        groups = v.split(first, sweep[first])[0]
+        try:
+            base = v.compose([*groups, *shared])
+        # whatever composing raises (see compose_job): maybe an interplay with a job's other overrides, so
+        # the jobs are composed one by one, which reports a real error with its cause
+        except Exception:  # noqa: BLE001
+            v.compose_job(first, sweep[first])
+            full.append((keys, None))
+            continue
+        _drop_hydra_node(base)  # value overrides never target hydra.*: copies stay small
+        scratch: list[DictConfig] = []
+        for f, part in zip(factors, parts, strict=True):
+            for text, index in part.values.items():
+                if text in shared_set or v.check_value(base, text, scratch):
+                    continue
+                job = first + (index - part.first) * f.stride
+                v.compose_job(job, sweep[job])
+                full.append((keys, text))
+    if full:
+        _compose_affected(v, sweep, factors, full)
     v.report.seconds = time.perf_counter() - tic
     return v.report
 
@@ -157,17 +225,39 @@ def _drop_hydra_node(cfg: DictConfig) -> None:
         cfg.pop("hydra", None)
 
 
-def _compose_affected(v: _Validator, sweep: Sweep, full: list[tuple[tuple[str, ...], str | None]]) -> None:
-    """Compose in full every job that the cheap checks could not vouch for."""
-    whole = {g for g, t in full if t is None}
-    values: dict[tuple[str, ...], set[str]] = {}
-    for g, t in full:
-        if t is not None:
-            values.setdefault(g, set()).add(t)
-    for n, overrides in enumerate(sweep):
-        groups = v.split(n, overrides)[0]
-        if groups in whole or (groups in values and values[groups].intersection(overrides)):
-            v.compose_job(n, overrides)
+def _compose_affected(
+    v: _Validator,
+    sweep: Sweep,
+    factors: list[_Factor],
+    full: list[tuple[tuple[tuple[str, ...], ...], str | None]],
+) -> None:
+    """Compose in full every job that the cheap checks could not vouch for, in job order.
+
+    Those are the jobs of a combination whose base could not be composed, and the jobs of a combination that
+    use a value override whose check failed on the base; only these are enumerated.
+    """
+    texts: dict[tuple[tuple[str, ...], ...], set[str] | None] = {}
+    for keys, text in full:
+        if text is None:
+            texts[keys] = None
+        elif keys not in texts or texts[keys] is not None:
+            texts.setdefault(keys, set()).add(text)  # type: ignore[union-attr]
+    for keys, wanted in texts.items():
+        choices = [_indices(v, sweep, f, k) for f, k in zip(factors, keys, strict=True)]
+        for combo in itertools.product(*choices):
+            n = sum(i * f.stride for f, i in zip(factors, combo, strict=True))
+            overrides = sweep[n]
+            if wanted is None or wanted.intersection(overrides):
+                v.compose_job(n, overrides)
+
+
+def _indices(v: _Validator, sweep: Sweep, factor: _Factor, groups: tuple[str, ...]) -> list[int]:
+    """The indices of the elements of ``factor`` whose config-group overrides are ``groups``."""
+    return [
+        i
+        for i, element in enumerate(factor.seq)
+        if v.split_element(i * factor.stride, sweep, element)[0] == groups
+    ]
 
 
 __all__ = ["ValidationReport", "validate"]

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hydraflow.hydra_adapter.argv import hydra_safe_arguments
-from hydraflow.jobs.schema import Job, JobFile, JobFileError, JobSet, merge_settings, setting_key
+from hydraflow.jobs.schema import (
+    Job,
+    JobFile,
+    JobFileError,
+    JobSet,
+    launcher_settings_problem,
+    list_names,
+    merge_settings,
+    setting_key,
+)
 
 if TYPE_CHECKING:
     from hydraflow.sweep import Sweep
@@ -45,10 +54,19 @@ def _print(text: str) -> None:
 
 
 def job_order(job_file: JobFile, names: Sequence[str] = ()) -> list[Job]:
-    """The jobs to run for ``names`` (all jobs when empty) and everything they need, dependencies first.
+    r"""The jobs to run for ``names`` (all jobs when empty) and everything they need, dependencies first.
 
-    Jobs keep their file order wherever ``needs`` allows it.
+    Jobs keep their file order wherever ``needs`` allows it: the next job is always the first job of the file
+    whose needs are all placed (Kahn's algorithm with a heap of file positions: O(n log n + needs), where
+    scanning for the first ready job took quadratic time on a 710k-job file).
+
+    >>> from hydraflow.jobs.schema import parse_job_file
+    >>> jf = parse_job_file("jobs:\n  a: {run: x, needs: c}\n  b: {run: x}\n  c: {run: x}\n")
+    >>> [job.name for job in job_order(jf)], [job.name for job in job_order(jf, ["a"])]
+    (['b', 'c', 'a'], ['c', 'a'])
     """
+    import heapq
+
     wanted = list(names) or list(job_file.jobs)
     for name in wanted:
         job_file[name]  # raises a clear error for an unknown job
@@ -59,17 +77,27 @@ def job_order(job_file: JobFile, names: Sequence[str] = ()) -> list[Job]:
         if name not in closure:
             closure.add(name)
             todo.extend(job_file.jobs[name].needs)
-    ordered: list[Job] = []
-    placed: set[str] = set()
     pending = [job for job in job_file.jobs.values() if job.name in closure]
-    while pending:
-        ready = next((job for job in pending if set(job.needs) <= placed), None)
-        if ready is None:  # pragma: no cover - the schema rejects cycles
-            cycle = ", ".join(job.name for job in pending)
-            raise JobFileError(f"the needs of jobs form a cycle among: {cycle}", job_file.path)
-        ordered.append(ready)
-        placed.add(ready.name)
-        pending.remove(ready)
+    position = {job.name: i for i, job in enumerate(pending)}
+    waiting = {job.name: len(set(job.needs)) for job in pending}
+    needed_by: dict[str, list[str]] = {}
+    for job in pending:
+        for need in set(job.needs):
+            needed_by.setdefault(need, []).append(job.name)
+    ready = [position[name] for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    ordered: list[Job] = []
+    while ready:
+        job = pending[heapq.heappop(ready)]
+        ordered.append(job)
+        for other in needed_by.get(job.name, ()):
+            waiting[other] -= 1
+            if waiting[other] == 0:
+                heapq.heappush(ready, position[other])
+    if len(ordered) < len(pending):  # pragma: no cover - the schema rejects cycles
+        placed = {job.name for job in ordered}
+        cycle = list_names([job.name for job in pending if job.name not in placed])
+        raise JobFileError(f"the needs of jobs form a cycle among: {cycle}", job_file.path)
     return ordered
 
 
@@ -166,15 +194,29 @@ def plan(
         for index, job_set in enumerate(job.sets, 1):
             settings = merge_settings(job.merged_add(job_set), list(extra))
             step = Step(job, index, job_set, settings)
-            if job.kind == "run":
-                step.argv = run_argv(job, job_set, index, settings, launcher=launcher, stamp=stamp)
             try:
+                if job.kind == "run":
+                    check_launcher_settings(settings, launcher_setting(job, job_set, launcher))
+                    step.argv = run_argv(job, job_set, index, settings, launcher=launcher, stamp=stamp)
                 step.check()
             except JobFileError as exc:
                 raise JobFileError(exc.message, job_file.path, job_set.line) from None
             steps.append(step)
         out.append((job, steps))
     return out
+
+
+def check_launcher_settings(settings: Sequence[str], choice: str) -> None:
+    """Raise :class:`JobFileError` when a ``hydra.launcher.KEY`` setting is not one of the chosen launcher's.
+
+    ``choice`` is the ``hydra/launcher=NAME`` argument of the set. Hydra is imported (to read the launcher's
+    fields) only when a set has such a setting.
+    """
+    if not any(setting_key(item).startswith("hydra.launcher.") for item in settings):
+        return
+    problem = launcher_settings_problem(settings, choice.partition("=")[2])
+    if problem is not None:
+        raise JobFileError(problem)
 
 
 def command(job: Job) -> list[str]:

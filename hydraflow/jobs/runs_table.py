@@ -9,6 +9,7 @@ as JSON text (:func:`~hydraflow.analysis.frame.as_text`) and written to Parquet 
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,14 +189,23 @@ def load_table(
     """Load the runs of ``experiment`` (name or glob; None: all); keep those matching every filter.
 
     Raises:
-        ValueError: A filter is not ``KEY=VALUE`` or names a column no run has.
+        ValueError: A filter is not ``KEY=VALUE`` or names a column no run has; no experiment of the
+            store matches ``experiment``.
     """
     from hydraflow.analysis import Run, iter_run_dirs
 
     parsed = parse_filters(filters)
+    names = _Names(experiment)
     runs: RunCollection[Run[Any, Any]] = Run.load(
-        iter_run_dirs(experiment, tracking_uri=tracking_uri), tracking_uri=tracking_uri
+        list(iter_run_dirs(names, tracking_uri=tracking_uri)), tracking_uri=tracking_uri
     )
+    if experiment is not None and not names.matched:
+        known = sorted(names.seen)
+        listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")  # noqa: PLR2004
+        msg = f"no experiment {experiment!r} in the store " + (
+            f"(its experiments: {listed})" if known else "(it has no experiments)"
+        )
+        raise ValueError(msg)
     columns, config, metrics = _columns(runs)
     table = RunsTable(columns, config, metrics, [name for name in columns if name not in {*config, *metrics}])
     if runs:
@@ -212,6 +222,21 @@ def load_table(
         for name, values in columns.items()
     }
     return table
+
+
+class _Names:
+    """An experiment-name predicate (a name or :mod:`fnmatch` pattern; None: all) that notes what it saw."""
+
+    def __init__(self, pattern: str | None) -> None:
+        self.pattern = pattern
+        self.seen: set[str] = set()
+        self.matched = False
+
+    def __call__(self, name: str) -> bool:
+        self.seen.add(name)
+        ok = self.pattern is None or fnmatch.fnmatchcase(name, self.pattern)
+        self.matched = self.matched or ok
+        return ok
 
 
 def format_cell(value: Any) -> str:

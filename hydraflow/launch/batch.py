@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
+from hydraflow.launch import remote
 from hydraflow.launch.common import JobFailedError, Progress, array_id, failure_line, plural, run_in_sweep
 from hydraflow.launch.dedup import skip_finished
 from hydraflow.launch.packing import Job, PackedTask, TaskPlan, read_result, result_path, started_path
@@ -86,6 +87,7 @@ class HydraJob:
         env = submitit.JobEnvironment()
         ret = run_in_sweep(shared.hydra_context, shared.task_function, sweep_config, env.job_id, job_num)
         _link_scheduler_logs(ret, env)
+        remote.keep_traceback(ret, (str(env.paths.stdout), str(env.paths.stderr)))
         return ret
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -196,14 +198,16 @@ def run_batch(backend: Backend, batch: Batch, folder_root: Path) -> list[JobRetu
         exported if exported["bases"] else None,
     )
     tracked: list[_Tracked] = []
-    with _cancel_on_signal(backend, tracked):
-        if conf.packing:
-            _submit_packed(backend, shared, todo, per_task, tracked)
-        else:
-            _submit_single(backend, shared, todo, tracked)
-        ran = _wait(backend, tracked)
-    with contextlib.suppress(OSError):
-        Path(shared).unlink()
+    try:
+        with _cancel_on_signal(backend, tracked):
+            if conf.packing:
+                _submit_packed(backend, shared, todo, per_task, tracked)
+            else:
+                _submit_single(backend, shared, todo, tracked)
+            ran = _wait(backend, tracked)
+    finally:  # also when a submission was refused: every job is finished or cancelled by then
+        with contextlib.suppress(OSError):
+            Path(shared).unlink()
     results = dict(zip((num for num, _ in todo), ran, strict=True)) | skipped
     return [results[num] for num, _ in jobs]
 
@@ -450,6 +454,7 @@ def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
         error = JobFailedError(f"job #{job_num} ({job.job_id}): cannot read its result file: {exc!r}")
         return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
     if outcome == "success" and isinstance(value, JobReturn):
+        remote.restore_traceback(value)
         return value
     error = JobFailedError(
         f"job #{job_num} ({' '.join(overrides)}), scheduler job {job.job_id}, failed:\n{value}\n"
@@ -516,9 +521,9 @@ def _cancel_on_signal(backend: Backend, tracked: list[_Tracked]) -> Iterator[Non
         for signum, previous in old.items():  # a second Ctrl-C must not interrupt the cancellation
             signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else previous)
         _cancel_outstanding(backend, tracked, exc)
-        if isinstance(exc, _Interrupted):
-            if exc.signum == signal.SIGINT:
-                raise KeyboardInterrupt from None
+        if isinstance(exc, _Interrupted):  # said by _cancel_outstanding: exit 128 + signal, no traceback
+            if exc.signum == signal.SIGINT:  # the process is exiting: a second Ctrl-C must not cut that short
+                old.pop(signal.SIGINT, None)  # (Python dies by SIGINT, exit -2, at a late KeyboardInterrupt)
             raise SystemExit(128 + exc.signum) from None
         raise
     finally:
@@ -545,6 +550,24 @@ def _cancel_outstanding(backend: Backend, tracked: list[_Tracked], exc: BaseExce
             f"(job array{arrays_s} {' '.join(arrays)})"
         )
     log.warning("%s", message)
-    with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: the log line above remains
-        sys.stderr.write(message + os.linesep)
-        sys.stderr.flush()
+    if not _on_console(log):  # once on the terminal: by the log line, else here
+        with contextlib.suppress(OSError, ValueError):  # stderr closed or gone: the log line above remains
+            sys.stderr.write(message + os.linesep)
+            sys.stderr.flush()
+
+
+def _on_console(logger: logging.Logger) -> bool:
+    """Whether a warning of ``logger`` reaches stdout or stderr (Hydra's console handler writes to stdout)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            stream = getattr(handler, "stream", None)
+            if handler.level <= logging.WARNING and stream in {
+                sys.stdout,
+                sys.stderr,
+                sys.__stdout__,
+                sys.__stderr__,
+            }:
+                return logger.isEnabledFor(logging.WARNING)
+        current = current.parent if current.propagate else None
+    return False

@@ -172,11 +172,13 @@ class Pool:
                         self.on_result(child.job_num, ret)
                     progress.job_done(failed=failed, running=len(self.running))
                 self._enforce_timeouts()
-        except BaseException:
+        except BaseException as exc:
             n = len(self.running)
             if n:
                 log.warning("%s: interrupted, stopping %d running job%s", label, n, "" if n == 1 else "s")
                 self._stop_all("the launcher was interrupted")
+            if isinstance(exc, KeyboardInterrupt):  # said above: exit 130 (128 + SIGINT), no traceback
+                raise SystemExit(130) from None
             raise
         finally:
             gc.unfreeze()

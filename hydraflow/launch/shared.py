@@ -114,14 +114,14 @@ def write_shared(
     composed: dict[str, Any] | None = None,
 ) -> str:
     """Pickle the state shared by all jobs of a batch once; returns its path."""
-    import cloudpickle
+    from hydraflow.launch import remote
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"hydraflow_shared_{uuid.uuid4().hex}.pkl"
     shared = Shared(hydra_context, config, task_function, Singleton.get_state(), composed)
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as f:
-        cloudpickle.dump(shared, f)
+        remote.dump(shared, f)  # the task function with its real file names (tracebacks on the cluster)
     tmp.replace(path)
     return str(path)
 

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 __all__ = [
+    "StoreAccessError",
+    "StoreError",
+    "StoreRequestError",
+    "StoreUnavailableError",
     "causes",
     "is_already_exists",
     "is_not_found",
@@ -47,6 +51,42 @@ _SQLITE_TRANSIENT_TEXT = (
 )
 # error codes (mlflow.protos.databricks_pb2.ErrorCode names) an MLflow server sends for a passing condition
 _SERVER_TRANSIENT = frozenset({"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"})
+
+
+class StoreError(RuntimeError):
+    """A tracking store cannot be used; the message is one line that names the store's URI and the problem.
+
+    Attributes:
+        uri: The store's URI as shown to the user (credentials removed).
+    """
+
+    def __init__(self, message: str, uri: str) -> None:
+        """An error of the store at ``uri``."""
+        super().__init__(message)
+        self.uri = uri
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached: connection refused, unknown host, or still failing after the retries."""
+
+
+class StoreAccessError(StoreError):
+    """The store (or an authentication proxy in front of it) refused the request: HTTP 401 or 403."""
+
+
+class StoreRequestError(StoreError):
+    """The store answered a request with an error (an unknown experiment, a missing artifact...).
+
+    Attributes:
+        status: The HTTP status.
+        error_code: MLflow's error code (``RESOURCE_DOES_NOT_EXIST``...), or None.
+    """
+
+    def __init__(self, message: str, uri: str, status: int, error_code: str | None) -> None:
+        """An error answer ``status`` / ``error_code`` of the store at ``uri``."""
+        super().__init__(message, uri)
+        self.status = status
+        self.error_code = error_code
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:
@@ -95,14 +135,15 @@ def store_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]
     """The exception types that mean "this store cannot be read" (and ``extra``): for an ``except``.
 
     :class:`OSError` (a missing file or directory, no permission, a network file system error),
-    :class:`sqlite3.Error` (not an MLflow database) and, once MLflow is loaded, ``MlflowException`` (a server
-    that refuses or cannot be reached, an unknown experiment). Programming errors are none of these.
+    :class:`sqlite3.Error` (not an MLflow database), :class:`StoreError` (a server that cannot be reached or
+    refuses the request) and, once MLflow is loaded, ``MlflowException`` (an error MLflow's own client
+    raised). Programming errors are none of these.
 
     >>> OSError in store_errors()
     True
     """
     mlflow_exc = _mlflow_exception_type()
-    return (*extra, OSError, sqlite3.Error) + ((mlflow_exc,) if mlflow_exc is not None else ())
+    return (*extra, OSError, sqlite3.Error, StoreError) + ((mlflow_exc,) if mlflow_exc is not None else ())
 
 
 def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
@@ -144,6 +185,8 @@ def is_already_exists(exc: BaseException) -> bool:
 
 def is_not_found(exc: BaseException) -> bool:
     """Whether ``exc`` says the thing asked for does not exist (``RESOURCE_DOES_NOT_EXIST``, no file)."""
+    if isinstance(exc, StoreRequestError):
+        return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or exc.status == 404  # noqa: PLR2004
     return isinstance(exc, FileNotFoundError) or mlflow_error_code(exc) == "RESOURCE_DOES_NOT_EXIST"
 
 

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
-__all__ = ["DRY_RUN_ENV", "DRY_RUN_FLAG", "IDENTITY_TAG", "flatten_params", "main"]
+    from hydraflow.tracking.stop import StopGuard
+
+__all__ = ["DRY_RUN_ENV", "DRY_RUN_FLAG", "IDENTITY_TAG", "flatten_params", "main", "run_name"]
 
 log = logging.getLogger("hydraflow")
 
@@ -298,11 +300,17 @@ def _client(uri: str) -> MlflowClient:
     """An MlflowClient for ``uri``; a new sqlite file gets its schema under an inter-process lock."""
     from mlflow.tracking import MlflowClient
 
-    from hydraflow.store.uri import sqlite_path
+    from hydraflow.store.uri import parse_store, sqlite_path
     from hydraflow.tracking import store
 
     db = sqlite_path(uri)
-    if db is None or uri in _prepared or store.sqlite_ready(db):
+    files = parse_store(uri)
+    if files.kind == "file" and files.path is not None and not (files.path / "0" / "meta.yaml").is_file():
+        # a new file store: MLflow writes its Default experiment when a client first opens it; jobs doing that
+        # at once fail ("meta.yaml exists"): serialise the first opening too
+        with store.fingerprint_lock(store.lock_dir(uri, None), "init-file-store"):
+            client = retry(MlflowClient, uri, what="open store")
+    elif db is None or uri in _prepared or store.sqlite_ready(db):
         client = retry(MlflowClient, uri, what="open store")
     else:
         # MLflow creates the tables of a new sqlite file when the client opens it; 32 jobs doing that at
@@ -322,6 +330,21 @@ def _version() -> str:
     return __version__
 
 
+RUN_NAME_MAX = 250  # characters of an MLflow run name (its UI and search stay usable)
+
+
+def run_name(job_name: str, override_dirname: str) -> str:
+    """The MLflow run name of a job: its overrides (MLflow would pick a random one, ``masked-hog-525``).
+
+    >>> run_name("train", "lr=0.1,model=mlp"), run_name("train", "")
+    ('lr=0.1,model=mlp', 'train')
+    >>> len(run_name("train", "x=" + "9" * 400))
+    250
+    """
+    name = override_dirname or job_name
+    return name if len(name) <= RUN_NAME_MAX else name[: RUN_NAME_MAX - 1] + "…"
+
+
 def _execute(  # noqa: PLR0917
     fn: Callable[[Run, Any], Any],
     cfg: Any,
@@ -333,51 +356,97 @@ def _execute(  # noqa: PLR0917
     opts: _Options,
 ) -> Any:
     import mlflow
-    from mlflow.entities import Param, RunTag
+    from mlflow.entities import RunTag
 
     from hydraflow.tracking import store
+    from hydraflow.tracking.stop import JobStopped, StopGuard, die_by
 
-    if existing is None:
-        created = retry(client.create_run, exp_id, tags=tags, what="create_run")
-        run_id = created.info.run_id
-        old_params: dict[str, str] = {}
-    else:
-        run_id = existing.info.run_id
-        old_params = dict(existing.data.params)
-        retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in tags.items()], what="log_batch(tags)")
+    started: list[str] = []  # the run id, once the run exists
 
-    # The job's experiment becomes MLflow's active one (as in HydraFlow): start_run refuses a run of another
-    # experiment than the active one, which an earlier mlflow.set_experiment in this process may have set.
-    retry(mlflow.set_experiment, experiment_id=exp_id, what="set_experiment")
-    active = retry(mlflow.start_run, run_id=run_id, what="start_run")
-    try:
-        params = []
-        for k, v in flatten_params(cfg).items():
-            if k in old_params:
-                if old_params[k] != v:
-                    log.warning(
-                        "hydraflow: param %s of run %s stays %r (now %r)", k, run_id, old_params[k], v
-                    )
-                continue
-            params.append(Param(k, v))
-        for i in range(0, len(params), _BATCH):
-            retry(client.log_batch, run_id, params=params[i : i + _BATCH], what="log_batch(params)")
-        hydra_dir = _hydra_dir(hc)
-        if hydra_dir is not None and hydra_dir.is_dir():
-            client.log_artifacts(run_id, str(hydra_dir), ".hydra")
-        run = mlflow.active_run() or active
-        with _maybe_chdir(run if opts.chdir else None):
-            result = fn(run, cfg)
-    except BaseException as exc:  # any failure of the job, Ctrl-C included: the run is closed, exc re-raised
-        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        log.exception("hydraflow: job failed, run %s marked %s", run_id, status)
-        _close(client, run_id, hc, status, resumed=existing is not None)
-        raise
-    encoded = _encode_return(result)
-    if encoded is not None:
-        retry(client.set_tag, run_id, store.RETURN_TAG, encoded, what="set_tag(return)")
-    _close(client, run_id, hc, "FINISHED", resumed=existing is not None)
+    def mark_killed() -> None:
+        if started:
+            retry(client.set_terminated, started[0], "KILLED", what="set_terminated(KILLED)")
+
+    # a stop signal (Ctrl-C, timeout, scancel, qdel, preemption) ends the run KILLED: see tracking/stop.py
+    guard = StopGuard(mark_killed)
+    with guard:
+        try:
+            if existing is None:
+                name = run_name(str(hc.job.name), str(hc.job.get("override_dirname") or ""))
+                created = retry(client.create_run, exp_id, tags=tags, run_name=name, what="create_run")
+                started.append(run_id := created.info.run_id)
+                old_params: dict[str, str] = {}
+            else:
+                started.append(run_id := existing.info.run_id)
+                old_params = dict(existing.data.params)
+                tag_list = [RunTag(k, v) for k, v in tags.items()]
+                retry(client.log_batch, run_id, tags=tag_list, what="log_batch(tags)")
+            # The job's experiment becomes MLflow's active one (as in HydraFlow): start_run refuses a run of
+            # another experiment than the active one, which an earlier mlflow.set_experiment may have set.
+            retry(mlflow.set_experiment, experiment_id=exp_id, what="set_experiment")
+            active = retry(mlflow.start_run, run_id=run_id, what="start_run")
+            result = _run_job(fn, cfg, hc, client, run_id, old_params, active, opts)
+        except BaseException as exc:  # any failure of the job, a stop signal included: the run is closed
+            guard.closing = True
+            guard.wait()
+            if started:
+                _close_after(exc, guard, client, started[0], hc, resumed=existing is not None)
+            if isinstance(exc, JobStopped):
+                die_by(exc.signum)  # as the signal's default action would have, now that the run is closed
+            raise
+        guard.closing = True
+        guard.wait()  # a SIGTERM that did not stop the job (submitit): its KILLED mark lands before FINISHED
+        encoded = _encode_return(result)
+        if encoded is not None:
+            retry(client.set_tag, run_id, store.RETURN_TAG, encoded, what="set_tag(return)")
+        _close(client, run_id, hc, "FINISHED", resumed=existing is not None)
     return result
+
+
+def _close_after(
+    exc: BaseException, guard: StopGuard, client: MlflowClient, run_id: str, hc: Any, *, resumed: bool
+) -> None:
+    """End the run after the job raised ``exc``: ``KILLED`` when it was stopped, else ``FAILED``."""
+    from hydraflow.tracking.stop import signal_name
+
+    stopped = guard.stopped or isinstance(exc, KeyboardInterrupt)
+    if stopped:
+        why = "interrupted" if guard.signum is None else f"stopped by {signal_name(guard.signum)}"
+        log.warning("hydraflow: job %s, run %s marked KILLED", why, run_id)
+    else:
+        log.error("hydraflow: job failed, run %s marked FAILED", run_id, exc_info=exc)
+    _close(client, run_id, hc, "KILLED" if stopped else "FAILED", resumed=resumed)
+
+
+def _run_job(  # noqa: PLR0917
+    fn: Callable[[Run, Any], Any],
+    cfg: Any,
+    hc: Any,
+    client: MlflowClient,
+    run_id: str,
+    old_params: dict[str, str],
+    active: Run,
+    opts: _Options,
+) -> Any:
+    """Log the params (those not logged yet) and ``.hydra/``, then call the job's function in the run."""
+    import mlflow
+    from mlflow.entities import Param
+
+    params = []
+    for k, v in flatten_params(cfg).items():
+        if k in old_params:
+            if old_params[k] != v:
+                log.warning("hydraflow: param %s of run %s stays %r (now %r)", k, run_id, old_params[k], v)
+            continue
+        params.append(Param(k, v))
+    for i in range(0, len(params), _BATCH):
+        retry(client.log_batch, run_id, params=params[i : i + _BATCH], what="log_batch(params)")
+    hydra_dir = _hydra_dir(hc)
+    if hydra_dir is not None and hydra_dir.is_dir():
+        client.log_artifacts(run_id, str(hydra_dir), ".hydra")
+    run = mlflow.active_run() or active
+    with _maybe_chdir(run if opts.chdir else None):
+        return fn(run, cfg)
 
 
 def _close(client: MlflowClient, run_id: str, hc: Any, status: str, *, resumed: bool) -> None:
@@ -390,6 +459,8 @@ def _close(client: MlflowClient, run_id: str, hc: Any, status: str, *, resumed: 
     import mlflow
 
     try:
+        if status != "FINISHED":  # the status and end time first: a SIGKILL during the upload keeps them
+            retry(client.set_terminated, run_id, status, what=f"set_terminated({status})")
         hydra_dir = _hydra_dir(hc)
         if hydra_dir is not None and hydra_dir.is_dir():
             client.log_artifacts(run_id, str(hydra_dir), ".hydra")

@@ -156,15 +156,15 @@ def test_corrupt_runs_are_skipped_with_warnings(tmp_path, file_store):
     try:
         with pytest.warns(CorruptRunWarning) as record:
             runs = Run.load([good, no_cfg, broken, not_map, empty, gone, partial], strict=True)
-        assert [r.run_id for r in runs] == ["good", "empty"]
-        assert runs[1].config == {}
+        assert [r.run_id for r in runs] == ["good"]  # an empty config.yaml is a damaged run, not {}
         messages = "\n".join(str(w.message) for w in record)
         assert f"{no_cfg} has no artifacts/.hydra/config.yaml" in messages
         assert f"broken YAML in {broken / 'artifacts/.hydra/config.yaml'}" in messages
         assert "is not a mapping (got list)" in messages
         assert f"run directory {gone} does not exist" in messages
         assert f"{partial} has no meta.yaml" in messages
-        assert len(record) == 5
+        assert f"{empty / 'artifacts/.hydra/config.yaml'} is empty" in messages
+        assert len(record) == 6
         with pytest.raises(RunLoadError, match="broken YAML"):
             Run.load(broken, strict=True)
         with pytest.raises(RunLoadError, match="does not exist"):

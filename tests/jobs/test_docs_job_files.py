@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from hydraflow.jobs import LAUNCHERS, parse_job_file, plan
+from hydraflow.jobs.runner import run_argv
 from hydraflow.sweep import expand
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -89,11 +90,18 @@ def test_documented_job_file_works_with_every_launcher(tmp_path: Path, page: str
 
 
 def test_the_old_example_fails_as_the_issue_says(tmp_path: Path) -> None:
-    """The check above is able to fail: the setting the docs used to show breaks ``--submit``."""
+    """The check above is able to fail: the setting the docs used to show breaks ``--submit``.
+
+    ``plan`` now refuses it before anything runs (tests/jobs/test_runner_faults.py); the command it would have
+    run is built here directly, to show that Hydra itself fails on it.
+    """
     old = "jobs:\n  train:\n    run: python train.py\n    add: hydra.launcher.n_jobs=2\n    sets:\n      - each: x=1,2\n"
-    ((_, (step,)),) = plan(parse_job_file(old, tmp_path / "hydraflow.yaml"), launcher="slurm")
-    write_app(tmp_path, step.overrides)
-    argv = [sys.executable, "train.py", *step.argv[2:], "hydra.sweeper.dry_run=true"]
+    job_file = parse_job_file(old, tmp_path / "hydraflow.yaml")
+    job = job_file["train"]
+    (job_set,) = job.sets
+    step_argv = run_argv(job, job_set, 1, job.merged_add(job_set), launcher="slurm", stamp="now")
+    write_app(tmp_path, job_set.overrides)
+    argv = [sys.executable, "train.py", *step_argv[2:], "hydra.sweeper.dry_run=true"]
     out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode != 0
     assert "Key 'n_jobs' not in 'SlurmConfig'" in out.stderr

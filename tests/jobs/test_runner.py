@@ -108,6 +108,17 @@ def test_dry_run_prints_every_job_and_runs_nothing(tmp_path: Path) -> None:
         "model=b lr=3 seed=0",
         "model=c",
     ]
+    # n_jobs is a setting of the local pool: --submit refuses it, naming it and the set's line
+    refused = hydraflow("run", "train", "-n", "--submit", cwd=tmp_path, check=False)
+    assert refused.returncode == 2
+    assert (
+        "hydraflow.yaml:9: 'hydra.launcher.n_jobs=2' is not a setting of the hydraflow_slurm"
+        in refused.stderr
+    )
+    text = (
+        (tmp_path / "hydraflow.yaml").read_text().replace("n_jobs=2", "name=x").replace("n_jobs=1", "name=y")
+    )
+    (tmp_path / "hydraflow.yaml").write_text(text)
     slurm = hydraflow("run", "train", "-n", "--submit", cwd=tmp_path).stdout
     assert "hydra/launcher=hydraflow_slurm" in slurm
     assert "hydra/launcher=hydraflow_local" not in slurm

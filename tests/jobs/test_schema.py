@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -235,9 +236,10 @@ def test_launcher_choice_command_line_then_file_then_local() -> None:
         jobs:
           a:
             run: python app.py
-            add: hydra/launcher=hydraflow_pbs hydra.launcher.queue=q
+            add: hydra/launcher=hydraflow_pbs
             sets:
               - each: x=1,2
+                add: hydra.launcher.queue=q
               - each: x=3
                 add: hydra/launcher=hydraflow_slurm
           b:
@@ -249,6 +251,12 @@ def test_launcher_choice_command_line_then_file_then_local() -> None:
     assert a_steps[0].argv.count("hydra.launcher.queue=q") == 1
     assert "hydra/launcher=hydraflow_local" in b_steps[0].argv
     assert "hydra.sweep.dir=multirun/b/T/1" in b_steps[0].argv
+    with pytest.raises(
+        JobFileError, match=r"'hydra\.launcher\.queue=q' is not a setting of the hydraflow_slurm"
+    ):
+        plan(jf, launcher="slurm")  # set 1's PBS queue does not fit SLURM
+    first, second = jf["a"].sets
+    jf.jobs["a"] = dataclasses.replace(jf["a"], sets=(dataclasses.replace(first, add=()), second))
     (_, a_steps), (_, b_steps) = plan(jf, launcher="slurm", extra=["hydra.launcher.partition=debug"])
     for step in (*a_steps, *b_steps):
         assert [x for x in step.argv if x.startswith("hydra/launcher=")] == ["hydra/launcher=hydraflow_slurm"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -47,19 +46,7 @@ MN_RUN = Path("/run/slurm-mn")
 NODE_SCRIPT = CLUSTER_DIR / "slurm_mn_node.sh"
 HOW_TO_START = "start it with `sudo bash tests/cluster/slurm_mn_up.sh` (nox -s tests does it as root)"
 _FIXTURES = {"multinode_cluster", "mn", "mn_nodes"}
-SERVERS_PLUGIN = "hydraflow_test_servers"
 T = TypeVar("T")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Load tests/_servers.py (MLflow servers: jobs reach one on the bridge address) unless already loaded."""
-    if config.pluginmanager.get_plugin(SERVERS_PLUGIN) is None:
-        spec = importlib.util.spec_from_file_location(SERVERS_PLUGIN, ROOT / "tests" / "_servers.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = sys.modules[SERVERS_PLUGIN] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        config.pluginmanager.register(module, SERVERS_PLUGIN)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

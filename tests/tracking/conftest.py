@@ -2,7 +2,7 @@
 
 ``tracking_store`` gives a fresh store in ``tmp_path`` (sqlite by default; ``file`` and ``server`` variants via
 indirect parametrisation) and helpers to run the app and read back what happened. The ``server`` variant uses
-the shared ``mlflow_server`` fixture of tests/conftest.py with proxied artifacts (``mlflow-artifacts:/`` URIs).
+the shared ``mlflow_server`` fixture of tests/_servers.py with proxied artifacts (``mlflow-artifacts:/`` URIs).
 """
 
 from __future__ import annotations

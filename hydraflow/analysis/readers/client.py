@@ -1,4 +1,6 @@
-"""Reading other MLflow stores (an ``mlflow server``, PostgreSQL/MySQL, Databricks) through MLflow's client.
+"""Reading other MLflow stores (PostgreSQL/MySQL directly, Databricks, plugins) through MLflow's client.
+
+An ``mlflow server`` is read by :mod:`~hydraflow.analysis.readers.server` (its REST API, as JSON).
 
 ``MlflowClient.search_runs`` in pages of 1,000 runs, at most 100 experiments per search. MLflow is imported
 here only, on first use (``import mlflow`` takes seconds).
@@ -6,19 +8,16 @@ here only, on first use (``import mlflow`` takes seconds).
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
-from hydraflow.analysis._errors import CorruptRunWarning
 from hydraflow.analysis.info import RunInfo, datetime_from_ms
 from hydraflow.store.errors import mlflow_error_code
-from hydraflow.store.uri import run_dir_of_artifact_uri
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from pathlib import Path
 
-__all__ = ["iter_experiments", "iter_run_dirs", "read_infos"]
+__all__ = ["iter_experiments", "iter_infos", "read_infos"]
 
 _PAGE = 1000
 _MAX_EXPERIMENTS = 100  # per search_runs call (MLflow's limit)
@@ -105,27 +104,27 @@ def read_infos(uri: str, run_dirs: Mapping[str, Path]) -> dict[str, RunInfo]:
     return infos
 
 
-def iter_run_dirs(uri: str, match: Callable[[str], bool], include_deleted: bool) -> Iterator[Path]:
-    """The local run directories of the experiments whose name ``match``es, experiment by experiment.
+def iter_infos(
+    uri: str,
+    match: Callable[[str], bool],
+    include_deleted: bool,
+    run_dir_of: Callable[[str, str, str | None], Path],
+) -> Iterator[RunInfo]:
+    """The runs of the experiments whose name ``match``es, experiment by experiment.
 
-    Runs whose artifacts are not on this machine are skipped with a :class:`CorruptRunWarning`.
+    ``run_dir_of(experiment_id, run_id, artifact_uri)`` gives each run its directory on this machine.
     """
     from mlflow.entities import ViewType
 
     client = _client(uri)
     view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
-    ids = [e.experiment_id for e in client.search_experiments(view_type=view) if match(e.name)]
-    for run in _search_all(client, ids, include_deleted):
-        run_dir = run_dir_of_artifact_uri(run.info.artifact_uri)
-        if run_dir is None:
-            msg = (
-                f"artifacts of run {run.info.run_id} are not on the local filesystem "
-                f"({run.info.artifact_uri}); start the server with a local --default-artifact-root and "
-                "--no-serve-artifacts to analyse its runs"
-            )
-            warnings.warn(msg, CorruptRunWarning, stacklevel=4)
-            continue
-        yield run_dir
+    names = {
+        str(e.experiment_id): str(e.name) for e in client.search_experiments(view_type=view) if match(e.name)
+    }
+    for exp_id in sorted(names, key=lambda e: (len(e), e)):
+        for run in _search_all(client, [exp_id], include_deleted):
+            i = run.info
+            yield _info_from_entity(run, run_dir_of(exp_id, i.run_id, i.artifact_uri), names)
 
 
 def iter_experiments(uri: str, include_deleted: bool) -> Iterator[tuple[str, str]]:

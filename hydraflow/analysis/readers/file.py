@@ -7,9 +7,9 @@ move to ``<root>/.trash``. One file per param, tag and metric: params and tags a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hydraflow.analysis import _fastyaml
+from hydraflow.analysis._errors import CorruptRunWarning
 from hydraflow.analysis.info import STATUS_BY_CODE, RunInfo, datetime_from_ms
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_META_KEYS = ("run_id", "status", "start_time")  # what every meta.yaml MLflow writes has (and RunInfo needs)
 _START_TIME = re.compile(r"^start_time: *(\d+)", re.MULTILINE)
 
 
@@ -78,11 +80,31 @@ def iter_run_dirs(root: Path, match: Callable[[str], bool], include_deleted: boo
         exp_dirs += sorted((p for p in trash.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name))
     for exp_dir in exp_dirs:
         meta = experiment_meta(exp_dir)
-        if not meta or not match(str(meta.get("name", ""))):
+        if not meta:
+            _warn_unreadable_experiment(exp_dir)
+            continue
+        if not match(str(meta.get("name", ""))):
             continue
         if not include_deleted and meta.get("lifecycle_stage") == "deleted":
             continue
         yield from _experiment_runs(exp_dir, include_deleted)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, CorruptRunWarning, stacklevel=5)
+
+
+def _warn_unreadable_experiment(exp_dir: Path) -> None:
+    """A directory of the store whose ``meta.yaml`` cannot be read: said, unless it has none (not ours)."""
+    path = exp_dir / "meta.yaml"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        _warn(f"skipped experiment {exp_dir}: cannot read {path}: {exc.strerror or exc}")
+        return
+    _warn(f"skipped experiment {exp_dir}: {path} is {'empty' if not data.strip() else 'not a YAML mapping'}")
 
 
 def iter_experiments(root: Path, include_deleted: bool) -> Iterator[tuple[str, Path]]:
@@ -101,14 +123,27 @@ def iter_experiments(root: Path, include_deleted: bool) -> Iterator[tuple[str, P
 
 
 def _experiment_runs(exp_dir: Path, include_deleted: bool) -> list[Path]:
-    """An experiment's run dirs in start-time order (like the sqlite store); deleted ones dropped."""
+    """An experiment's run dirs in start-time order (like the sqlite store); deleted ones dropped.
+
+    A run directory that cannot be read (permissions) is skipped with a :class:`CorruptRunWarning`.
+    """
     keyed: list[tuple[int, str, Path]] = []
-    for run_dir in (p for p in exp_dir.iterdir() if p.is_dir()):
+    try:
+        entries = [Path(e.path) for e in os.scandir(exp_dir) if e.is_dir()]
+    except OSError as exc:
+        _warn(f"skipped experiment {exp_dir}: cannot list its runs: {exc.strerror or exc}")
+        return []
+    for run_dir in entries:
         try:
             text = (run_dir / "meta.yaml").read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            if (run_dir / "artifacts").is_dir():  # Run.load reports it (missing meta.yaml), not hidden here
+        except FileNotFoundError:
+            # not a run (the experiment's tags/), or a partial run that Run.load reports (no meta.yaml)
+            if os.path.isdir(os.path.join(run_dir, "artifacts")):  # noqa: PTH112, PTH118 - never raises
                 keyed.append((0, run_dir.name, run_dir))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:  # chmod 000, a damaged disk, binary garbage
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            _warn(f"skipped run {run_dir}: cannot read {run_dir / 'meta.yaml'}: {why}")
             continue
         if not include_deleted and "lifecycle_stage: deleted" in text:
             continue
@@ -167,30 +202,39 @@ def _read_tree(root: Path) -> dict[str, str]:
             for sub_key, value in _read_tree(Path(entry.path)).items():
                 out[f"{entry.name}/{sub_key}"] = value
         else:
-            with contextlib.suppress(OSError, UnicodeDecodeError):
+            try:
                 out[entry.name] = Path(entry.path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                _warn(f"ignored {entry.path}: {why}")
     return out
 
 
 def _latest_metric(path: str) -> float | None:
-    """The value of the latest entry of a metric file (lines ``<timestamp> <value> <step>``)."""
+    """The value of the latest entry of a metric file (lines ``<timestamp> <value> <step>``).
+
+    Lines that are not such a triple are skipped with a :class:`CorruptRunWarning`.
+    """
     best: tuple[int, int, float] | None = None
     try:
         with open(path, encoding="utf-8") as f:  # noqa: PTH123 - hot path: no pathlib
             text = f.read()
     except (OSError, UnicodeDecodeError):
         return None
+    bad = 0
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) < 2:  # noqa: PLR2004
-            continue
         try:
             ts, value = int(parts[0]), float(parts[1])
             step = int(parts[2]) if len(parts) > 2 else 0  # noqa: PLR2004
-        except ValueError:
+        except (ValueError, IndexError):
+            bad += bool(line.strip())
             continue
         if best is None or (step, ts) >= best[:2]:
             best = (step, ts, value)
+    if bad:
+        kept = "the metric dropped" if best is None else "the other lines read"
+        _warn(f"metric file {path}: {bad} line(s) are not '<timestamp> <value> <step>'; {kept}")
     return None if best is None else best[2]
 
 
@@ -220,14 +264,22 @@ def read_info(run_dir: Path) -> RunInfo:
         yaml.YAMLError: ``meta.yaml`` is not YAML.
         ValueError: ``meta.yaml`` is not a mapping.
     """
-    data = (run_dir / "meta.yaml").read_bytes()
+    path = run_dir / "meta.yaml"
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):  # MLflow writes it whole, newline-terminated: a cut file or an empty one
+        msg = f"{path} is {'empty' if not data else 'truncated (no final newline)'}"
+        raise ValueError(msg)
     try:
         meta = _fastyaml.load(data)
     except _fastyaml.Unsupported:
         meta = yaml.load(data, Loader=_LOADER)  # noqa: S506 - CSafeLoader
     if not isinstance(meta, dict):
-        msg = f"{run_dir / 'meta.yaml'} is not a mapping"
+        msg = f"{path} is not a mapping"
         raise ValueError(msg)  # noqa: TRY004 - a content error, not a type error of the caller
+    missing = [key for key in _META_KEYS if key not in meta]
+    if missing:  # cut at a line end: the keys are written in order, the last ones are gone
+        msg = f"{path} is incomplete (no {', '.join(missing)})"
+        raise ValueError(msg)
     status = meta.get("status")
     if isinstance(status, int):
         status = STATUS_BY_CODE.get(status, str(status))

@@ -8,8 +8,13 @@ limit up to ``max_num_timeout`` times, are requeued through submitit's checkpoin
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from hydra.errors import CompactHydraException
 
 from hydraflow.launch.batch import Backend, run_batch
 from hydraflow.launch.config import SlurmConfig
@@ -60,6 +65,20 @@ def array_spec(n: int, parallelism: int, extra: dict[str, Any]) -> dict[str, Any
     return out
 
 
+class SlurmSubmissionError(CompactHydraException):
+    """``sbatch`` refused a job array: Hydra prints the message alone; the batch loop cancels the rest."""
+
+
+def one_line(error: BaseException) -> str:
+    r"""A command's error output on one line, without the ``sbatch: error:`` prefixes.
+
+    >>> one_line(RuntimeError("sbatch: error: invalid partition: x\nsbatch: error: submission failed"))
+    'invalid partition: x; submission failed'
+    """
+    lines = [line.strip().removeprefix("sbatch: error:").strip() for line in str(error).splitlines()]
+    return "; ".join(line for line in lines if line) or type(error).__name__
+
+
 def launch(conf: SlurmConfig, batch: Batch) -> list[JobReturn]:
     """Submit one batch as SLURM job array(s) and wait for all of it; JobReturns in job order."""
     import submitit
@@ -69,10 +88,23 @@ def launch(conf: SlurmConfig, batch: Batch) -> list[JobReturn]:
     executor.update_parameters(**sbatch_parameters(conf))
     queries = SlurmQueries()
 
+    root = Path(JobPaths.get_first_id_independent_folder(executor.folder))
+
     def submit(fn: Callable[..., Any], args: list[list[Any]]) -> list[Any]:
         spec = array_spec(len(args[0]), conf.array_parallelism, conf.additional_parameters)
         executor.update_parameters(additional_parameters=spec)
-        return executor.map_array(fn, *args)
+        before = _pending_files(root)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's refusal: ours says it
+                return executor.map_array(fn, *args)
+        except submitit.core.utils.FailedJobError as exc:  # sbatch said no: its words, on one line
+            _remove(_pending_files(root) - before)
+            raise SlurmSubmissionError(
+                f"hydraflow_slurm: sbatch refused the job array: {one_line(exc)}"
+            ) from None
+        except FileNotFoundError as exc:
+            _remove(_pending_files(root) - before)
+            raise SlurmSubmissionError(f"hydraflow_slurm: cannot run sbatch: {exc}") from None
 
     backend = Backend(
         name="hydraflow_slurm",
@@ -83,7 +115,30 @@ def launch(conf: SlurmConfig, batch: Batch) -> list[JobReturn]:
         conf=conf,
         where=queries.where,
     )
-    return run_batch(backend, batch, Path(JobPaths.get_first_id_independent_folder(executor.folder)))
+    return run_batch(backend, batch, root)
 
 
-__all__ = ["array_spec", "configure", "launch", "sbatch_parameters"]
+_PENDING = re.compile(r"(?:[0-9a-f]{32}\.pkl|\.submission_file_[0-9a-f]{32}\.sh)\Z")
+
+
+def _pending_files(folder: Path) -> set[Path]:
+    """Files submitit moves into a job's folder after ``sbatch``: left behind when ``sbatch`` refuses.
+
+    A job's pickle and its submission script, both named by a random hex id.
+
+        >>> _pending_files(Path("/nonexistent"))
+        set()
+    """
+    try:
+        return {path for path in folder.iterdir() if _PENDING.match(path.name)}
+    except OSError:
+        return set()
+
+
+def _remove(paths: set[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+__all__ = ["SlurmSubmissionError", "array_spec", "configure", "launch", "one_line", "sbatch_parameters"]
