@@ -86,6 +86,7 @@ PBS_STDERR_TO_STDOUT = Setting("HYDRAFLOW_PBS_STDERR_TO_STDOUT", "", "pbs")
 BENCH_DIR = Setting("HYDRAFLOW_BENCH_DIR", "/tmp/hydraflow-bench", "development")  # noqa: S108 - documented
 BENCH_CACHE = Setting("HYDRAFLOW_BENCH_CACHE", "/tmp/hf/bench_dedup", "development")  # noqa: S108 - documented
 NO_CLUSTER = Setting("HYDRAFLOW_NO_CLUSTER", "", "development")
+FULL_SUITE = Setting("HYDRAFLOW_FULL_SUITE", "", "development")
 FUZZ_EXAMPLES = Setting("HYDRAFLOW_FUZZ_EXAMPLES", "0", "development")
 
 SETTINGS: tuple[Setting, ...] = (
@@ -107,6 +108,7 @@ SETTINGS: tuple[Setting, ...] = (
     BENCH_DIR,
     BENCH_CACHE,
     NO_CLUSTER,
+    FULL_SUITE,
     FUZZ_EXAMPLES,
 )
 """All settings, in the order of the docs table."""

@@ -117,7 +117,8 @@ def assert_killed(app: App, run_ids: list[str], stopped_after_ms: float) -> None
 @pytest.mark.slow
 def test_ctrl_c_at_a_terminal_kills_the_runs_says_it_once_and_a_rerun_resumes(tmp_path: Path) -> None:
     app = App(tmp_path)
-    sweep = ["-m", "hydra/launcher=hydraflow_local", "a=1,2"]
+    # a generous grace: under a heavy machine load, marking the run KILLED can take longer than the default 5 s
+    sweep = ["-m", "hydra/launcher=hydraflow_local", "a=1,2", "hydra.launcher.kill_grace_s=60"]
     with app.start(*sweep) as proc:
         ids = app.wait_started(1, 2)
         stopped = time.time() * 1000
@@ -147,7 +148,7 @@ def test_ctrl_c_at_a_terminal_kills_the_runs_says_it_once_and_a_rerun_resumes(tm
 @pytest.mark.slow
 def test_sigint_to_the_launcher_only_stops_the_jobs_with_sigterm(tmp_path: Path) -> None:
     app = App(tmp_path)
-    with app.start("-m", "hydra/launcher=hydraflow_local", "a=3,4") as proc:
+    with app.start("-m", "hydra/launcher=hydraflow_local", "a=3,4", "hydra.launcher.kill_grace_s=60") as proc:
         ids = app.wait_started(3, 4)
         stopped = time.time() * 1000
         proc.send_signal(signal.SIGINT)  # kill -INT <launcher>: the pool sends SIGTERM to its children
