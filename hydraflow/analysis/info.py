@@ -77,6 +77,11 @@ class RunInfo:
         return self.experiment_name
 
     @property
+    def host(self) -> str | None:
+        """The host that ran the run (its latest attempt): the ``hydraflow.host`` tag, or None."""
+        return self.tags.get("hydraflow.host")
+
+    @property
     def duration(self) -> float | None:
         """Seconds between start and end, or None if either is unknown."""
         if self.start_time is None or self.end_time is None:
@@ -101,5 +106,5 @@ class RunInfo:
         return out
 
 
-INFO_KEYS = frozenset({f.name for f in fields(RunInfo)} | {"job_name", "duration"})
+INFO_KEYS = frozenset({f.name for f in fields(RunInfo)} | {"job_name", "duration", "host"})
 """First key segments that :meth:`Run.get` looks up in ``run.info``."""

@@ -1,10 +1,10 @@
 """The table behind ``hydraflow runs``: one row per run, built by the frame code of :mod:`hydraflow.analysis`.
 
-Columns: the run's id, experiment, status and times, every flattened config key, and the latest value of
-each metric. Config columns come from :meth:`RunCollection.values` and every Arrow column from
-:func:`hydraflow.analysis.frame.column`, exactly as :meth:`RunCollection.to_arrow` builds them; containers
-(lists, dicts) are shown, filtered and written to CSV as JSON text (:func:`~hydraflow.analysis.frame.as_text`)
-and written to Parquet as list / struct columns.
+Columns: the run's id, experiment, status and times, the host it ran on (``hydraflow.host`` tag), every
+flattened config key, and the latest value of each metric. Config columns come from
+:meth:`RunCollection.values` and every Arrow column from :func:`hydraflow.analysis.frame.column`, exactly as
+:meth:`RunCollection.to_arrow` builds them; containers (lists, dicts) are shown, filtered and written to CSV
+as JSON text (:func:`~hydraflow.analysis.frame.as_text`) and written to Parquet as list / struct columns.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
     from hydraflow.analysis import Run, RunCollection
 
-INFO_COLUMNS = ("run_id", "experiment", "status", "start_time", "end_time", "duration")
+INFO_COLUMNS = ("run_id", "experiment", "status", "start_time", "end_time", "duration", "host")
 DEFAULT_INFO = ("run_id", "experiment", "status")
+# info columns that give their name up to a config key of the same name (then shown as tags.<tag>)
+_YIELDING_INFO = {"host": "tags.hydraflow.host"}
 
 _INFO: dict[str, Callable[[Run[Any, Any]], Any]] = {
     "run_id": lambda run: run.run_id,
@@ -35,6 +37,7 @@ _INFO: dict[str, Callable[[Run[Any, Any]], Any]] = {
     "start_time": lambda run: run.info.start_time,
     "end_time": lambda run: run.info.end_time,
     "duration": lambda run: run.info.duration,
+    "host": lambda run: run.info.host,  # the hydraflow.host tag: where the run (its last attempt) ran
 }
 _ABSENT: Any = object()  # a run without this key (never matches a filter; an empty cell)
 
@@ -46,6 +49,7 @@ class RunsTable:
     columns: dict[str, list[Any]] = field(default_factory=dict)
     config_keys: list[str] = field(default_factory=list)
     metric_keys: list[str] = field(default_factory=list)
+    info_keys: list[str] = field(default_factory=lambda: list(INFO_COLUMNS))
 
     def __len__(self) -> int:
         """The number of rows (runs)."""
@@ -62,7 +66,7 @@ class RunsTable:
     @property
     def all_columns(self) -> list[str]:
         """Every column: run info, then config keys, then metrics."""
-        return [*INFO_COLUMNS, *self.config_keys, *self.metric_keys]
+        return [*self.info_keys, *self.config_keys, *self.metric_keys]
 
     def varying_config_keys(self) -> list[str]:
         """Config keys whose value is not the same in every row (the ones worth showing)."""
@@ -158,13 +162,17 @@ def _columns(runs: RunCollection[Run[Any, Any]]) -> tuple[dict[str, list[Any]], 
     """Every column of every run (:data:`_ABSENT` where a run lacks the key), config keys, metric columns."""
     from hydraflow.analysis.collection import config_keys
 
-    config = [key for key in config_keys(runs) if key not in INFO_COLUMNS]
+    config = [key for key in config_keys(runs) if key not in INFO_COLUMNS or key in _YIELDING_INFO]
+    info = {
+        (_YIELDING_INFO[name] if name in _YIELDING_INFO and name in config else name): get
+        for name, get in _INFO.items()
+    }
     metric_names: dict[str, None] = {}
     for run in runs:
         metric_names.update(dict.fromkeys(run.info.metrics))
-    taken = {*INFO_COLUMNS, *config}
+    taken = {*info, *config}
     metrics = {name if name not in taken else f"metrics.{name}": name for name in metric_names}
-    columns: dict[str, list[Any]] = {name: [get(run) for run in runs] for name, get in _INFO.items()}
+    columns: dict[str, list[Any]] = {name: [get(run) for run in runs] for name, get in info.items()}
     for key in config:
         columns[key] = runs.values(key, _ABSENT)
     for name in sorted(metrics):
@@ -199,7 +207,7 @@ def load_table(
         )
         raise ValueError(msg)
     columns, config, metrics = _columns(runs)
-    table = RunsTable(columns, config, metrics)
+    table = RunsTable(columns, config, metrics, [name for name in columns if name not in {*config, *metrics}])
     if runs:
         table.check_columns([key for key, _, _ in parsed])
     keep = [

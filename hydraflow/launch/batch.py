@@ -12,8 +12,12 @@ per job).
 
 Waiting costs one scheduler query per poll interval for the whole sweep (``poll_states``), plus a ``stat`` of
 each outstanding job's result file. A job whose task the scheduler reports finished without the job's result
-(cancelled, node failure, killed, time limit) becomes a ``FAILED`` JobReturn naming that state and the logs.
-SIGINT/SIGTERM to the controller cancels every outstanding job of the sweep and says so.
+(cancelled, node failure, killed, time limit) becomes a ``FAILED`` JobReturn naming that state, its node and
+the logs, once a later query still says so (SLURM shows a lost ``--requeue`` job NODE_FAIL for a moment before
+it is PENDING again). A failed result counts only once the scheduler says the task is over: a task requeued
+off a lost node may still have its first copy running there, whose failure (e.g. its store unreachable behind
+a partition) the running copy's result replaces. Node failures, requeues and restarts are logged as the
+queries see them. SIGINT/SIGTERM to the controller cancels every outstanding job of the sweep and says so.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from hydraflow.launch.packing import Job, PackedTask, TaskPlan, read_result, res
 from hydraflow.launch.shared import compose_job, load_shared, plan_bases, write_shared
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from hydraflow.launch.common import Batch
     from hydraflow.launch.config import QueueConfig
@@ -120,6 +124,8 @@ class Backend:
     conf: QueueConfig  # the launcher's settings (poll intervals, progress display, packing)
     # whether a state is final (the job will not write a result after it); default: TERMINAL_STATES
     is_terminal: Callable[[str], bool] = TERMINAL_STATES.__contains__
+    # the node(s) of a job as of the last poll_states ("" when unknown): named in failures and requeues
+    where: Callable[[str], str] = lambda _job_id: ""
 
     @property
     def result_grace_s(self) -> float:
@@ -247,27 +253,59 @@ def _log_array(backend: Backend, submitted: list[Any], chunk: list[Job]) -> None
     )
 
 
-def _wait(backend: Backend, tracked: list[_Tracked]) -> list[JobReturn]:
+def _wait(backend: Backend, tracked: list[_Tracked]) -> list[JobReturn]:  # noqa: C901
     """Wait for every tracked job's result; JobReturns in ``tracked`` order."""
     results: list[JobReturn | None] = [None] * len(tracked)
     remaining = set(range(len(tracked)))
     terminal_since: dict[str, float] = {}  # task id -> when the scheduler first said it ended
+    held_since: dict[int, float] = {}  # when a failed result was first held back (its task not over yet)
     states: dict[str, str] = {}
     conf = backend.conf
     progress = Progress(len(tracked), mode=conf.progress, label=backend.name)
+    watch = _Watch(backend, tracked)
     submitted = last_query = time.monotonic()
+
+    def settled(i: int) -> bool:  # the scheduler's latest word is that the job's task is over
+        return backend.is_terminal(states.get(tracked[i].task.job_id, "PENDING"))
+
+    def grace_over(i: int, at: float) -> bool:  # the task has been in a final state for its grace period
+        task_id = tracked[i].task.job_id
+        grace = _grace(backend, states.get(task_id, "PENDING"))
+        return task_id in terminal_since and grace is not None and at - terminal_since[task_id] >= grace
+
     try:
         while True:
-            # 1. result files: a stat per outstanding job, every poll interval
-            _scan_results(tracked, remaining, results)
+            # 1. result files: a stat per outstanding job, every poll interval. A failed result counts once
+            #    the scheduler says the task is over: until then it may be a stale copy's (a task requeued off
+            #    a lost node whose first copy still ran) and the running copy's result replaces it.
+            for i in _scan_results(tracked, remaining, results, settled):
+                if i not in held_since:
+                    held_since[i] = time.monotonic()
+                    log.log(
+                        logging.WARNING if tracked[i].task.job_id in watch.restarted else logging.DEBUG,
+                        "%s: #%d (%s): a failed result, but the job is %s: waiting for the scheduler "
+                        "(a stale copy's result is replaced by the running copy's)",
+                        backend.name,
+                        tracked[i].num,
+                        tracked[i].task.job_id,
+                        states.get(tracked[i].task.job_id, "not known to the scheduler yet"),
+                    )
             _count_finished(tracked, remaining, results, progress)
             if not remaining:
                 break
             # 2. the scheduler: one query for the whole batch, backing off like submitit's watcher
-            #    (after 1x, then every half of the time elapsed since submission, at most max_poll_interval_s)
+            #    (after 1x, then every half of the time elapsed since submission, at most
+            #    max_poll_interval_s); sooner when a failed result or a final state awaits confirmation
             now = time.monotonic()
             delay = min(conf.max_poll_interval_s, max(conf.poll_interval_s, (now - submitted) / 2))
-            if not states or now - last_query >= delay:
+            confirm = any(grace_over(i, now) for i in remaining) or any(
+                now - since < backend.result_grace_s for i, since in held_since.items() if i in remaining
+            )
+            if (
+                not states
+                or now - last_query >= delay
+                or (confirm and now - last_query >= conf.poll_interval_s)
+            ):
                 tasks = _tasks(tracked, remaining)
                 states = backend.poll_states(list(tasks.values()))
                 last_query = now = time.monotonic()
@@ -276,16 +314,17 @@ def _wait(backend: Backend, tracked: list[_Tracked]) -> list[JobReturn]:
                         terminal_since.pop(task_id, None)
                     else:
                         terminal_since.setdefault(task_id, now)
-            # 3. finished in the scheduler's eyes but no result: give the file system a grace period
+                watch.update(states, tasks)
+            # 3. finished in the scheduler's eyes: its result (failed ones too), else after a grace period for
+            #    the file system, confirmed by a query that still says so (a NODE_FAIL is followed by PENDING
+            #    when SLURM requeues the job), a FAILED JobReturn naming the state and the node
             ended = {i for i in remaining if tracked[i].task.job_id in terminal_since}
-            _scan_results(tracked, ended, results)
+            _scan_results(tracked, ended, results, settled)
             for i in sorted(ended):
-                unit = tracked[i]
-                state = states.get(unit.task.job_id, "PENDING")
-                grace = _grace(backend, state)
-                since = terminal_since[unit.task.job_id]
-                if results[i] is None and grace is not None and now - since >= grace:
-                    results[i] = _no_result(unit, state)
+                if results[i] is None and grace_over(i, last_query):
+                    unit = tracked[i]
+                    state = states.get(unit.task.job_id, "PENDING")
+                    results[i] = _no_result(unit, state, backend.where(unit.task.job_id))
             _count_finished(tracked, remaining, results, progress, states)
             if not remaining:
                 break
@@ -310,16 +349,71 @@ def _running(tracked: list[_Tracked], remaining: set[int], states: dict[str, str
     return count
 
 
-def _scan_results(tracked: list[_Tracked], indices: set[int], results: list[JobReturn | None]) -> None:
+def _scan_results(
+    tracked: list[_Tracked],
+    indices: set[int],
+    results: list[JobReturn | None],
+    settled: Callable[[int], bool],
+) -> list[int]:
+    """Load the result files that appeared; a failed one only when ``settled``. Returns those held back."""
+    held = []
     for i in sorted(indices):
         unit = tracked[i]
         if results[i] is not None:
             continue
         if unit.has_result():
-            results[i] = unit.load()
-        elif unit.result is not None and unit.task.paths.result_pickle.exists():
+            ret = unit.load()
+            if ret.status == JobStatus.COMPLETED or settled(i):
+                results[i] = ret
+            else:
+                held.append(i)
+        elif unit.result is not None and unit.task.paths.result_pickle.exists() and settled(i):
             # a packed task writes each job's result before its own: the task ended without running this job
             results[i] = _no_result(unit, "ended")
+    return held
+
+
+class _Watch:
+    """Log what the scheduler does to the tasks between start and end: node failure, requeue, restart."""
+
+    def __init__(self, backend: Backend, tracked: list[_Tracked]) -> None:
+        self.backend = backend
+        self.jobs: dict[str, str] = {}  # task id -> the Hydra job numbers it runs, for the log lines
+        for unit in tracked:
+            key = unit.task.job_id
+            self.jobs[key] = f"{self.jobs[key]},#{unit.num}" if key in self.jobs else f"#{unit.num}"
+        self.seen: dict[str, tuple[str, str]] = {}
+        self.requeued: set[str] = set()  # requeued, not running again yet
+        self.restarted: set[str] = set()  # ever requeued
+
+    def update(self, states: dict[str, str], task_ids: Iterable[str]) -> None:
+        for task_id in task_ids:
+            now = (states.get(task_id, "PENDING"), self.backend.where(task_id))
+            before = self.seen.get(task_id)
+            self.seen[task_id] = now
+            if before is not None and before != now:
+                self._changed(task_id, before, now)
+
+    def _changed(self, task_id: str, before: tuple[str, str], now: tuple[str, str]) -> None:
+        (old, old_where), (state, where) = before, now
+        jobs = self.jobs.get(task_id, "#?")
+        name = self.backend.name
+        if state == "NODE_FAIL":
+            log.warning(
+                "%s: %s (%s): node failure on %s (NODE_FAIL)", name, jobs, task_id, where or old_where
+            )
+        elif state in _QUEUED and old not in _QUEUED:
+            self.requeued.add(task_id)
+            self.restarted.add(task_id)
+            on = f" on {old_where}" if old_where else ""
+            log.warning("%s: %s (%s): requeued by the scheduler (was %s%s)", name, jobs, task_id, old, on)
+        elif state == "RUNNING" and (task_id in self.requeued or (old == "RUNNING" and old_where and where)):
+            self.requeued.discard(task_id)
+            self.restarted.add(task_id)
+            log.warning("%s: %s (%s): running again, on %s", name, jobs, task_id, where or "a node")
+
+
+_QUEUED = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "QUEUED"})
 
 
 def _grace(backend: Backend, state: str) -> float | None:
@@ -369,22 +463,24 @@ def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:
     return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
 
 
-def _no_result(unit: _Tracked, state: str) -> JobReturn:
-    """A FAILED JobReturn for a job whose task ended (``state``) without the job's result."""
+def _no_result(unit: _Tracked, state: str, where: str = "") -> JobReturn:
+    """A FAILED JobReturn for a job whose task ended (``state``, on ``where``) without the job's result."""
     job, overrides = unit.task, unit.overrides
+    on = f" (on {where})" if where else ""
     tail = ""
     with contextlib.suppress(OSError):
         lines = Path(job.paths.stderr).read_text(errors="replace").splitlines()[-10:]
         if lines:
             tail = "\nlast lines of its stderr:\n" + "\n".join(lines)
     what = f"job #{unit.num} ({' '.join(overrides) or 'no overrides'})"
-    where = f"logs: {job.paths.stdout} {job.paths.stderr}"
+    logs = f"logs: {job.paths.stdout} {job.paths.stderr}"
     if unit.result is None:
-        text = f"{what}, scheduler job {job.job_id}, ended in state {state} without a result; {where}{tail}"
-    else:
         text = (
-            f"{what} did not finish: its packed task {job.job_id} {_task_end(job, state)}; task {where}{tail}"
+            f"{what}, scheduler job {job.job_id}, ended in state {state} without a result{on}; {logs}{tail}"
         )
+    else:
+        ended = _task_end(job, state)
+        text = f"{what} did not finish: its packed task {job.job_id} {ended}{on}; task {logs}{tail}"
     return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=JobFailedError(text))
 
 

@@ -16,6 +16,7 @@ from hydraflow import settings
 from hydraflow.store.errors import is_not_found, retry
 from hydraflow.tracking.dedup import HOOK_ATTRIBUTE, DedupHook, apply_update, decode_return, fingerprints
 from hydraflow.tracking.ids import fingerprint
+from hydraflow.tracking.where import where_tags
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -254,7 +255,7 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
     tag, key = _run_key(opts, config_fp, overrides_fp, identity_fp)
     lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if not opts.force_new_run:
-        directory = store.lock_dir(uri, experiment.artifact_location)
+        directory = store.lock_dir(uri, experiment.artifact_location, shared=Path(str(hc.runtime.cwd)))
         lock = store.fingerprint_lock(directory, f"{exp_id}-{key[:40]}")
 
     with lock:
@@ -285,6 +286,7 @@ def _job(fn: Callable[[Run, Any], Any], cfg: Any, dry_run: bool, opts: _Options)
             store.OVERRIDES_TAG: overrides_fp,
             store.JOB_NAME_TAG: job_name,
             store.VERSION_TAG: _version(),
+            **where_tags(existing.data.tags if existing is not None else {}),
         }
         if identity_fp is not None:
             tags[IDENTITY_TAG] = identity_fp

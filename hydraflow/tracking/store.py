@@ -13,7 +13,9 @@ import fcntl
 import hashlib
 import logging
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ from hydraflow.store.server import check_server
 from hydraflow.store.uri import local_path, parse_store
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
@@ -37,6 +39,7 @@ __all__ = [
     "find_run",
     "fingerprint_lock",
     "get_or_create_experiment",
+    "in_batch_job",
     "index_postgres_tags",
     "index_sqlite_tags",
     "lock_dir",
@@ -134,11 +137,14 @@ def mark_sqlite_ready(db: Path) -> None:
     tmp.replace(marker)
 
 
-def lock_dir(tracking_uri: str, artifact_location: str | None) -> Path:
+def lock_dir(tracking_uri: str, artifact_location: str | None, *, shared: Path | None = None) -> Path:
     """Where the per-fingerprint lock files of this store live.
 
     ``HYDRAFLOW_LOCK_DIR`` if set; else next to the sqlite database file; else next to a local file store or a
-    local artifact root; else a per-store directory under the system temp dir (same machine only).
+    local artifact root; else (a server whose artifacts are not local files) a per-store directory: under
+    ``shared`` when this job runs under a batch scheduler (SLURM, PBS) and ``shared`` is given (the app's
+    working directory, which every node of the sweep sees), otherwise under the system temp dir (one machine
+    only: a node's ``/tmp`` is its own).
     """
     override = settings.lock_dir()
     if override is not None:
@@ -153,7 +159,32 @@ def lock_dir(tracking_uri: str, artifact_location: str | None) -> Path:
     if artifacts is not None:
         return artifacts.parent.resolve().parent / ".hydraflow-locks"
     key = hashlib.sha256(tracking_uri.encode()).hexdigest()[:16]
+    if shared is not None and in_batch_job():
+        return shared / ".hydraflow-locks" / key
     return Path(tempfile.gettempdir()) / "hydraflow-locks" / key
+
+
+def in_batch_job(env: Mapping[str, str] | None = None) -> bool:
+    """Whether this process runs inside a SLURM or PBS job (its node may be one of many).
+
+    >>> in_batch_job({"SLURM_JOB_ID": "5"}), in_batch_job({"PBS_JOBID": "1.pbs"}), in_batch_job({})
+    (True, True, False)
+    """
+    env = os.environ if env is None else env
+    return bool(env.get("SLURM_JOB_ID") or env.get("PBS_JOBID"))
+
+
+def _owner() -> str:
+    """Who holds a lock, as written into its file: host, pid and the scheduler job (for the waiters' log)."""
+    text = f"{socket.gethostname()} pid {os.getpid()}"
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        job = f"{array}_{task}" if array and task else job
+        text += f", SLURM job {job} (restart {os.environ.get('SLURM_RESTART_COUNT', '0')})"
+    elif os.environ.get("PBS_JOBID"):
+        text += f", PBS job {os.environ['PBS_JOBID']}"
+    return text
 
 
 @contextlib.contextmanager
@@ -162,13 +193,23 @@ def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
 
     The kernel releases the lock when the process dies, so a crashed job never blocks the next one. The file
     is removed on release; a waiter that locked a file removed meanwhile notices (inode check) and retries.
+    The holder writes who it is into the file (host, pid, scheduler job); a job that has to wait logs that, so
+    a requeued job waiting for its stale first copy (still running on a lost node) says so.
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.lock"
+    waited_since: float | None = None
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not _try_flock(fd):
+                if waited_since is None:
+                    waited_since = time.monotonic()
+                    holder = _read_owner(fd)
+                    log.warning(
+                        "hydraflow: waiting for the lock %s, held by %s", path, holder or "another job"
+                    )
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as exc:
             os.close(fd)
             if exc.errno not in {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}:
@@ -191,12 +232,32 @@ def fingerprint_lock(directory: Path, name: str) -> Iterator[None]:
         if same:
             break
         os.close(fd)
+    if waited_since is not None:
+        log.warning("hydraflow: got the lock %s after %.1f s", path, time.monotonic() - waited_since)
+    with contextlib.suppress(OSError):  # the owner text is for the log of waiters only
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _owner().encode(), 0)
     try:
         yield
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
         os.close(fd)
+
+
+def _try_flock(fd: int) -> bool:
+    """Take the lock without waiting; False when another process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _read_owner(fd: int) -> str:
+    with contextlib.suppress(OSError):
+        return os.pread(fd, 300, 0).decode(errors="replace").strip()
+    return ""
 
 
 def _check_store(uri: str, name: str) -> None:

@@ -112,3 +112,45 @@ def test_an_unreachable_server_is_an_error_not_zero_runs(tmp_path: Path) -> None
     assert proc.stderr.startswith("error: ")
     assert uri in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+HOST_APP = """
+import hydraflow
+
+@hydraflow.main({"a": 0, "host": "db1"})
+def app(run, cfg):
+    pass
+
+if __name__ == "__main__":
+    app()
+"""
+
+
+@pytest.mark.slow
+def test_host_column_names_where_each_run_ran(run_python, tmp_path: Path) -> None:
+    """``host`` is the run's ``hydraflow.host`` tag; a config key of that name keeps it (the tag is then the
+    ``tags.hydraflow.host`` column)."""
+    (tmp_path / "app.py").write_text(HOST_APP)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {"MLFLOW_TRACKING_URI": uri}
+    run_python("app.py", "-m", "a=1,2", "~host", "hydra.job.name=plain", env=env)
+    run_python("app.py", "-m", "a=3", "hydra.job.name=withhost", env=env)
+    plain = load_table("plain", tracking_uri=uri)
+    assert plain.columns["host"] == [socket.gethostname()] * 2
+    assert "host" not in plain.default_columns()
+    assert len(load_table("plain", tracking_uri=uri, filters=[f"host={socket.gethostname()}"])) == 2
+    both = load_table("withhost", tracking_uri=uri)
+    assert both.columns["host"] == ["db1"]
+    assert both.columns["tags.hydraflow.host"] == [socket.gethostname()]
+    assert both.all_columns.count("host") == 1
+    out = run_python("-m", "hydraflow", "runs", "plain", "--tracking-uri", uri, "--columns", "a,host").stdout
+    assert socket.gethostname() in out
+    from hydraflow.analysis import Run, iter_run_dirs
+
+    runs = Run.load(iter_run_dirs("plain", tracking_uri=uri), tracking_uri=uri)
+    assert runs.values("host") == [socket.gethostname()] * 2 == [run.info.host for run in runs]
+    with_host = Run.load(iter_run_dirs("withhost", tracking_uri=uri), tracking_uri=uri)
+    assert with_host.values("host") == ["db1"]  # the config first, as for every key
+    assert (
+        with_host.values("tags.hydraflow.host") == [socket.gethostname()] == [r.info.host for r in with_host]
+    )

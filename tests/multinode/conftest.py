@@ -14,6 +14,8 @@ Fixtures:
 - ``mn_nodes`` (function): node control (kill a slurmd, crash a node, start it again, take its link down/up).
   Holds a machine-wide lock while the test runs (two test processes must not break nodes under each other)
   and restores every node (link up, slurmd running, back in service) after the test.
+- ``team_store`` (session): one ``mlflow server`` on the bridge address with a PostgreSQL backend and its
+  artifacts on the shared filesystem (clients write them directly); tests use experiment names of their own.
 
 Tests using any of these are marked ``multinode`` automatically.
 """
@@ -26,6 +28,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,3 +295,32 @@ def mn_nodes(mn: MultiNodeTest) -> Iterator[NodeControl]:
             if mn.job_ids:
                 mn.cluster.run("scancel", *mn.job_ids, check=False)
             control.restore()
+
+
+@pytest.fixture(scope="session")
+def team_store(
+    tmp_path_factory: pytest.TempPathFactory, multinode_cluster: MultiNodeCluster
+) -> Iterator[Any]:
+    """One ``mlflow server`` on the bridge address with a PostgreSQL backend, shared by the session's tests.
+
+    Its artifact root is a directory of the shared filesystem that clients write to directly
+    (``--no-serve-artifacts``), as hydraflow's analysis reads run configs from local files.
+    """
+    servers = sys.modules["hydraflow_test_servers"]
+    servers.require_postgres()
+    database = servers.create_database()
+    workdir = tmp_path_factory.mktemp("mn-server")
+    try:
+        server = servers.start_mlflow_server(
+            workdir,
+            servers.pg_uri(database),
+            host=multinode_cluster.controller_ip,
+            extra_args=("--no-serve-artifacts", "--default-artifact-root", str(workdir / "artifacts")),
+            workers=2,
+        )
+    except BaseException:
+        servers.drop_database(database)
+        raise
+    yield server
+    server.stop()
+    servers.drop_database(database)

@@ -216,9 +216,10 @@ def _states(mn, job: str, n: int) -> list[tuple[str, str]] | None:
     return rows if len(rows) >= n else None
 
 
-def test_jobs_on_every_node_reach_a_server_on_the_bridge(mn, mlflow_server_factory) -> None:
-    """Each node has its own loopback: a server for the jobs listens on the controller's bridge address."""
-    server = mlflow_server_factory("sqlite", host=mn.controller_ip)
+def test_jobs_on_every_node_reach_a_server_on_the_bridge(mn, team_store) -> None:
+    """Each node has its own loopback: a server for the jobs listens on the controller's bridge address (the
+    session's team store: no server start of its own)."""
+    server = team_store
     probe = (
         "import socket, sys, urllib.request; "
         "r = urllib.request.urlopen(sys.argv[1] + '/health', timeout=10); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -196,3 +197,54 @@ def test_return_value_encoding() -> None:
     assert _encode_return(None) is None
     assert _encode_return(object()) is None  # not JSON: not stored, a skipped job then returns None
     assert _encode_return("x" * 9000) is None  # longer than MLflow's tag limit
+
+
+def test_a_waiting_job_says_who_holds_the_lock(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A requeued job that waits for its stale first copy logs where that copy runs (host, pid, SLURM job)."""
+    import os
+    import socket
+
+    code = (
+        "import sys, time; from pathlib import Path; from hydraflow.tracking.store import fingerprint_lock\n"
+        "with fingerprint_lock(Path(sys.argv[1]), 'fp'):\n    print('locked', flush=True); time.sleep(600)\n"
+    )
+    env = {**os.environ, "SLURM_JOB_ID": "12", "SLURM_ARRAY_JOB_ID": "10", "SLURM_ARRAY_TASK_ID": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "locked"
+        threading.Timer(0.5, proc.kill).start()
+        with caplog.at_level(logging.WARNING, logger="hydraflow"), fingerprint_lock(tmp_path, "fp"):
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    holder = f"held by {socket.gethostname()} pid {proc.pid}, SLURM job 10_2 (restart 0)"
+    assert f"waiting for the lock {tmp_path / 'fp.lock'}, {holder}" in caplog.text
+    assert f"got the lock {tmp_path / 'fp.lock'} after" in caplog.text
+
+
+def test_server_store_locks_where_every_node_sees_them_in_a_batch_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server without local artifacts: under SLURM/PBS the locks go to the app's (shared) directory, as a
+    node's /tmp is its own; outside a batch job, to the temp dir."""
+    for name in ("HYDRAFLOW_LOCK_DIR", "SLURM_JOB_ID", "PBS_JOBID"):
+        monkeypatch.delenv(name, raising=False)
+    uri = "http://10.0.0.1:5000"
+    local = lock_dir(uri, "mlflow-artifacts:/1", shared=tmp_path)
+    assert tmp_path not in local.parents
+    monkeypatch.setenv("SLURM_JOB_ID", "5")
+    shared = lock_dir(uri, "mlflow-artifacts:/1", shared=tmp_path)
+    assert shared == tmp_path / ".hydraflow-locks" / local.name
+    assert lock_dir(uri, str(tmp_path / "art" / "1"), shared=tmp_path / "x") == tmp_path / ".hydraflow-locks"
+    monkeypatch.delenv("SLURM_JOB_ID")
+    monkeypatch.setenv("PBS_JOBID", "3.pbs")
+    assert lock_dir(uri, None, shared=tmp_path) == shared
+    monkeypatch.setenv("HYDRAFLOW_LOCK_DIR", str(tmp_path / "mine"))
+    assert lock_dir(uri, None, shared=tmp_path) == tmp_path / "mine"

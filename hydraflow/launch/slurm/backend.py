@@ -113,6 +113,7 @@ def launch(conf: SlurmConfig, batch: Batch) -> list[JobReturn]:
         cancel=queries.cancel,
         max_array_size=effective_max_array_size(conf.max_array_size),
         conf=conf,
+        where=queries.where,
     )
     return run_batch(backend, batch, root)
 

@@ -71,35 +71,51 @@ _ARRAY_RANGE = re.compile(r"^(?P<id>\d+)_\[(?P<ranges>[^\]]+)\]$")
 
 
 def parse_job_states(text: str) -> dict[str, str]:
-    r"""Parse ``JobID|State`` lines (``sacct -P -n -o JobID,State`` or ``squeue -h -o %i|%T``).
+    r"""Parse ``JobID|State[|NodeList]`` lines (``sacct -P -n -o JobID,State,NodeList``, ``squeue``).
 
     Pending array ranges are expanded; the state is the first word, upper-case.
 
     >>> parse_job_states("12_0|COMPLETED\n12_[2-3,5%2]|PENDING\n12_1|CANCELLED by 0\n12.batch|COMPLETED")
     {'12_0': 'COMPLETED', '12_2': 'PENDING', '12_3': 'PENDING', '12_5': 'PENDING', '12_1': 'CANCELLED'}
+    >>> parse_job_states("7_1|NODE_FAIL|node2\n7_2|PENDING|None assigned")
+    {'7_1': 'NODE_FAIL', '7_2': 'PENDING'}
     """
-    states: dict[str, str] = {}
+    return {job_id: state for job_id, (state, _) in parse_job_rows(text).items()}
+
+
+def parse_job_rows(text: str) -> dict[str, tuple[str, str]]:
+    r"""Parse ``JobID|State[|NodeList]`` lines into ``job id -> (state, node list)``.
+
+    The node list is ``""`` when the line has none (``None assigned``: a pending job).
+
+    >>> rows = parse_job_rows("7_1|NODE_FAIL|node2\n7_[2-3]|PENDING|None assigned\n7_4|RUNNING|node[1,3]")
+    >>> rows["7_1"], rows["7_2"], rows["7_3"], rows["7_4"]
+    (('NODE_FAIL', 'node2'), ('PENDING', ''), ('PENDING', ''), ('RUNNING', 'node[1,3]'))
+    """
+    rows: dict[str, tuple[str, str]] = {}
     for raw in text.splitlines():
         line = raw.strip()
         if not line or "|" not in line:
             continue
-        job_id, state = line.split("|", 1)
+        job_id, state, *rest = line.split("|")
         if "." in job_id:  # job steps
             continue
         words = state.split()
         if not words:
             continue
         word = words[0].upper().rstrip("+")
+        nodes = rest[0].strip() if rest else ""
+        row = (word, "" if nodes.lower() in {"", "none assigned", "(null)"} else nodes)
         match = _ARRAY_RANGE.match(job_id)
         if match is None:
-            states[job_id] = word
+            rows[job_id] = row
             continue
         ranges = match.group("ranges").split("%", 1)[0]
         for part in ranges.split(","):
             low, _, high = part.partition("-")
             for index in range(int(low), int(high or low) + 1):
-                states[f"{match.group('id')}_{index}"] = word
-    return states
+                rows[f"{match.group('id')}_{index}"] = row
+    return rows
 
 
 class SlurmQueries:
@@ -108,25 +124,39 @@ class SlurmQueries:
     def __init__(self) -> None:
         """Start with accounting assumed to work."""
         self._use_squeue = False
+        self._nodes: dict[str, str] = {}
 
     def poll(self, jobs: list[Any]) -> dict[str, str]:
-        """One query for the arrays of these jobs: ``sacct`` (``squeue`` when accounting does not answer)."""
+        """One query for the arrays of these jobs: ``sacct`` (``squeue`` when accounting does not answer).
+
+        The node list of each job is remembered for :meth:`where`.
+        """
         arrays = sorted({array_id(job.job_id) for job in jobs})
         if not self._use_squeue:
-            cmd = ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(arrays)]
+            cmd = ["sacct", "-X", "-n", "-P", "-o", "JobID,State,NodeList", "-j", ",".join(arrays)]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
             if proc.returncode == 0:
-                return parse_job_states(proc.stdout)
+                return self._states(parse_job_rows(proc.stdout))
             log.warning(
                 "hydraflow_slurm: sacct failed (%s); falling back to squeue: jobs that leave the queue "
                 "without a result are reported as GONE",
                 proc.stderr.strip(),
             )
             self._use_squeue = True
-        cmd = ["squeue", "-h", "-o", "%i|%T", "-j", ",".join(arrays)]
+        cmd = ["squeue", "-h", "-o", "%i|%T|%N", "-j", ",".join(arrays)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-        states = parse_job_states(proc.stdout) if proc.returncode == 0 else {}
-        return _GoneIfMissing(states)
+        rows = parse_job_rows(proc.stdout) if proc.returncode == 0 else {}
+        return _GoneIfMissing(self._states(rows))
+
+    def _states(self, rows: dict[str, tuple[str, str]]) -> dict[str, str]:
+        for job_id, (_, nodes) in rows.items():
+            if nodes:  # a requeued job keeps the node it was lost on until it runs again
+                self._nodes[job_id] = nodes
+        return {job_id: state for job_id, (state, _) in rows.items()}
+
+    def where(self, job_id: str) -> str:
+        """The node list of a job as of the last query that named one ("" when none did)."""
+        return self._nodes.get(job_id, "")
 
     def cancel(self, jobs: list[Any]) -> None:
         """One ``scancel`` for the arrays of these jobs (tasks already finished are not affected)."""
@@ -147,6 +177,7 @@ __all__ = [
     "SlurmQueries",
     "cluster_max_array_size",
     "effective_max_array_size",
+    "parse_job_rows",
     "parse_job_states",
     "parse_max_array_size",
 ]
