@@ -1,5 +1,5 @@
-"""Developer sessions: ``tests`` (3.11 whole suite, 3.13 fast tier), ``fast``, ``demo``, ``lint``, ``bench``, ``compat``, ``docs``,
-``fuzz``.
+"""Developer sessions: ``tests`` (3.11 whole suite, 3.13 fast tier), ``fast``, ``demo``, ``lint``, ``bench``,
+``compat``, ``docs``, ``fuzz``.
 """
 
 from __future__ import annotations
