@@ -119,3 +119,35 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
     }
     assert "yaml" in imported, "the import scan found nothing: is it looking at the right files?"
     assert not undeclared, f"imported but not declared in pyproject.toml (module: first file): {undeclared}"
+
+
+def _module_map() -> set[str]:
+    """The paths listed in CONTRIBUTING.md's module map (folders end with ``/``), rebuilt from the indentation."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    block = text.split("## Module map", 1)[1].split("```", 2)[1]
+    paths: set[str] = set()
+    stack: list[str] = []
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name = line.split()[0]
+        del stack[depth:]
+        paths.add("".join(stack) + name)
+        if name.endswith("/"):
+            stack.append(name)
+    return paths
+
+
+def test_contributing_module_map_lists_every_module() -> None:
+    listed = _module_map()
+    modules = [
+        str(p.relative_to(ROOT))
+        for top in ("hydraflow", "hydra_plugins")
+        for p in (ROOT / top).rglob("*.py")
+        if p.name != "__init__.py" or p.parent.name == "hydraflow"
+    ]
+    missing = sorted(m for m in modules if m not in listed)
+    assert not missing, f"modules missing from CONTRIBUTING.md's module map: {missing}"
+    stale = sorted(p for p in listed if p.endswith(".py") and not (ROOT / p).exists())
+    assert not stale, f"CONTRIBUTING.md's module map lists modules that do not exist: {stale}"
