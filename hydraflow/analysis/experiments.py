@@ -22,17 +22,6 @@ from hydraflow.store.uri import local_path, parse_store
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = [
-    "DEFAULT_EXPERIMENT",
-    "file_uri_to_path",
-    "get_experiment_name",
-    "get_experiment_names",
-    "iter_artifact_paths",
-    "iter_artifacts_dirs",
-    "iter_experiment_dirs",
-    "iter_experiments",
-]
-
 DEFAULT_EXPERIMENT = "Default"
 """The experiment MLflow creates in every store (id 0), which Hydra jobs never use."""
 

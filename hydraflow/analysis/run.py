@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
 
-from typing_extensions import Self
+from typing_extensions import Self, TypedDict, Unpack
 
 from hydraflow import settings
 from hydraflow.analysis import remote
@@ -31,7 +31,7 @@ from hydraflow.analysis.loading import (
 from hydraflow.analysis.run_collection import FAST_GETTERS, RunCollection
 from hydraflow.analysis.store import read_infos
 from hydraflow.analysis.values import MISSING, as_plain, flatten_dict, lookup_plain
-from hydraflow.store.uri import resolve_tracking_uri
+from hydraflow.store.uri import resolve_tracking_uri, working_dir
 
 if TYPE_CHECKING:
     import polars as pl
@@ -234,6 +234,16 @@ def _lookup_object(obj: Any, key: str) -> Any:
     return value
 
 
+class LoadOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Run.load` (documented there), as its overloads see them."""
+
+    cfg_type: type | None
+    tracking_uri: str | os.PathLike[str] | None
+    index: bool | str | os.PathLike[str]
+    n_jobs: int | None
+    strict: bool
+
+
 class Run(Generic[C, I]):
     """One run: ``cfg`` (its Hydra config), ``info`` (what MLflow recorded) and ``impl`` (your object).
 
@@ -306,12 +316,7 @@ class Run(Generic[C, I]):
         cls: type[R],
         run_dir: str | os.PathLike[str],
         impl_factory: ImplFactory | None = ...,
-        *,
-        cfg_type: type | None = ...,
-        tracking_uri: str | os.PathLike[str] | None = ...,
-        index: bool | str | os.PathLike[str] = ...,
-        n_jobs: int | None = ...,
-        strict: bool = ...,
+        **options: Unpack[LoadOptions],
     ) -> R: ...
 
     @overload
@@ -320,12 +325,7 @@ class Run(Generic[C, I]):
         cls: type[R],
         run_dir: Iterable[str | os.PathLike[str]],
         impl_factory: ImplFactory | None = ...,
-        *,
-        cfg_type: type | None = ...,
-        tracking_uri: str | os.PathLike[str] | None = ...,
-        index: bool | str | os.PathLike[str] = ...,
-        n_jobs: int | None = ...,
-        strict: bool = ...,
+        **options: Unpack[LoadOptions],
     ) -> RunCollection[R]: ...
 
     @classmethod
@@ -720,13 +720,8 @@ class Run(Generic[C, I]):
     @contextlib.contextmanager
     def chdir(self, relative_dir: str = "") -> Iterator[Path]:
         """Work inside the run's artifact directory (or ``relative_dir`` in it) for the block; yields it."""
-        path = self.path(relative_dir)
-        old = Path.cwd()
-        os.chdir(path)
-        try:
+        with working_dir(self.path(relative_dir)) as path:
             yield path
-        finally:
-            os.chdir(old)
 
 
 FAST_GETTERS.add(Run.get)

@@ -14,13 +14,17 @@ This module does not import MLflow: when MLflow is already imported, its active 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "StoreKind",
@@ -172,3 +176,20 @@ def run_dir_of_artifact_uri(artifact_uri: str | None) -> Path | None:
     if local is None:
         return None
     return local.parent if local.name == "artifacts" else local
+
+
+@contextlib.contextmanager
+def working_dir(path: Path) -> Iterator[Path]:
+    """Work inside ``path`` for the block (``contextlib.chdir`` of Python 3.11, for 3.10 too); yields it.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, working_dir(Path(tmp)) as where:
+    ...     Path.cwd().samefile(where)
+    True
+    """
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield path
+    finally:
+        os.chdir(old)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hydraflow.store.uri import working_dir
+
 if TYPE_CHECKING:
+    import os
     from collections.abc import Iterator
 
     from mlflow.entities import Run
@@ -111,12 +113,8 @@ def chdir_artifact(run: Run) -> Iterator[Path]:
     """Work inside the run's local artifact directory for the block (created if needed); yields it."""
     path = get_artifact_dir(run)
     path.mkdir(parents=True, exist_ok=True)
-    old = Path.cwd()
-    os.chdir(path)
-    try:
+    with working_dir(path):
         yield path
-    finally:
-        os.chdir(old)
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -22,7 +21,19 @@ from hydraflow.analysis import (
 from hydraflow.tracking.context import get_artifact_dir, log_text
 
 if TYPE_CHECKING:
+    import contextlib
     from pathlib import Path
+
+
+def active_tracking_uri(uri: str) -> contextlib.AbstractContextManager[None]:
+    """MLflow's active tracking URI set for a block, then unset again (not pinned to its previous value).
+
+    ``mlflow.set_tracking_uri(mlflow.get_tracking_uri())`` would pin the default, and later tests that set
+    ``MLFLOW_TRACKING_URI`` would silently keep reading this store.
+    """
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    return _use_tracking_uri(uri)
 
 
 @pytest.fixture(scope="module", params=["file", "sqlite"])
@@ -72,14 +83,10 @@ def test_run_and_artifact_directories(store: str) -> None:
 
 
 def test_active_tracking_uri_is_the_default(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(store)
-    try:
+    with active_tracking_uri(store):
         assert sorted(hydraflow.get_experiment_names()) == ["e1", "e2"]
         assert len(list(hydraflow.iter_artifacts_dirs("e2"))) == 3
         assert len(list(hydraflow.iter_experiment_dirs())) == 2
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 @pytest.mark.parametrize(
@@ -98,13 +105,9 @@ def test_artifact_dir_and_appended_text_logs(store: str, tmp_path: Path) -> None
     assert artifacts.parent.name == run.info.run_id
     (tmp_path / "123.log").write_text("test log")
     (tmp_path / "dir.log").mkdir()
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(store)
-    try:
+    with active_tracking_uri(store):
         log_text(run, tmp_path)
         log_text(run, tmp_path, "*.log")
-    finally:
-        mlflow.set_tracking_uri(previous)
     assert (artifacts / "123.log").read_text() == "test log\ntest log"
     assert not (artifacts / "dir.log").exists()  # directories are not logged
 

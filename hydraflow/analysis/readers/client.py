@@ -14,8 +14,10 @@ from hydraflow.analysis.info import RunInfo, datetime_from_ms
 from hydraflow.store.errors import mlflow_error_code
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
+
+    from hydraflow.analysis.readers import NameMatch, RunDirOf
 
 __all__ = ["iter_experiments", "iter_infos", "read_infos"]
 
@@ -104,12 +106,7 @@ def read_infos(uri: str, run_dirs: Mapping[str, Path]) -> dict[str, RunInfo]:
     return infos
 
 
-def iter_infos(
-    uri: str,
-    match: Callable[[str], bool],
-    include_deleted: bool,
-    run_dir_of: Callable[[str, str, str | None], Path],
-) -> Iterator[RunInfo]:
+def iter_infos(uri: str, match: NameMatch, include_deleted: bool, run_dir_of: RunDirOf) -> Iterator[RunInfo]:
     """The runs of the experiments whose name ``match``es, experiment by experiment.
 
     ``run_dir_of(experiment_id, run_id, artifact_uri)`` gives each run its directory on this machine.

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
     from pathlib import Path
 
+    from hydraflow.analysis.readers import NameMatch, RunDirOf
+
 __all__ = ["client", "experiments", "info_from_json", "iter_infos", "read_infos"]
 
 PAGE = 1000
@@ -115,12 +117,7 @@ def _search(
                 break
 
 
-def iter_infos(
-    uri: str,
-    match: Callable[[str], bool],
-    include_deleted: bool,
-    run_dir_of: Callable[[str, str, str | None], Path],
-) -> Iterator[RunInfo]:
+def iter_infos(uri: str, match: NameMatch, include_deleted: bool, run_dir_of: RunDirOf) -> Iterator[RunInfo]:
     """The runs of the experiments whose name ``match``es, experiment by experiment, oldest first.
 
     ``run_dir_of(experiment_id, run_id, artifact_uri)`` gives each run its directory on this machine.
