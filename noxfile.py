@@ -124,7 +124,10 @@ def tests(session: nox.Session) -> None:
     _multinode_up(session)
     _postgres_up(session)
     pbs_env = _pbs_up(session)  # after the other bring-ups (their apt-get), in the background of the tests
-    session.run("pytest", *(session.posargs or ["-q"]), env={**env, **pbs_env})
+    # 4 workers on 2 cores: most cluster tests wait on a scheduler; each cluster's tests stay on one worker
+    # (tests/conftest.py CLUSTER_GROUPS), the three clusters and the other tests run side by side
+    args = session.posargs or ["-q", "-n", "4", "--dist", "loadgroup", "--durations=30"]
+    session.run("pytest", *args, env={**env, **pbs_env})
 
 
 @nox.session(python="3.11")

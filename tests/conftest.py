@@ -37,8 +37,11 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Markers of tests that need a real cluster: each of them is also `slow` and in the `cluster` xdist group.
+# Markers of tests that need a real cluster: each of them is also `slow`, and in its cluster's xdist group.
 CLUSTER_MARKERS = ("slurm", "torque", "multinode", "pbs")
+# marker -> xdist group: the tests of one cluster run one after the other on one worker (they time requeues and
+# cancellations and share the cluster's CPUs); different clusters run side by side. First match wins.
+CLUSTER_GROUPS = (("multinode", "multinode"), ("pbs", "pbs"), ("slurm", "slurm"), ("torque", "slurm"))
 
 
 @functools.cache
@@ -149,13 +152,14 @@ def _require_pbs() -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every cluster test (``CLUSTER_MARKERS``) is also ``slow``: ``nox -s fast`` must run without a cluster.
 
-    They also share one pytest-xdist group, so that ``-n 2 --dist loadgroup`` runs them one after the other on
-    one worker (the single-node cluster has 2 CPUs; tests that time requeues and cancellations need them).
+    The tests of one cluster share one pytest-xdist group (``CLUSTER_GROUPS``), so that ``--dist loadgroup``
+    runs them one after the other on one worker, while the other clusters' tests and the rest run beside them.
     """
     for item in items:
         if any(item.get_closest_marker(name) for name in CLUSTER_MARKERS):
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group("cluster"))
+            group = next(g for marker, g in CLUSTER_GROUPS if item.get_closest_marker(marker))
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
