@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,3 +153,45 @@ def test_contributing_module_map_lists_every_module() -> None:
     assert not missing, f"modules missing from CONTRIBUTING.md's module map: {missing}"
     stale = sorted(p for p in listed if p.endswith(".py") and not (ROOT / p).exists())
     assert not stale, f"CONTRIBUTING.md's module map lists modules that do not exist: {stale}"
+
+
+def test_xdist_loadgroup_keeps_a_group_on_one_worker(tmp_path: Path) -> None:
+    """`nox -s tests` relies on `--dist loadgroup` to run each cluster's tests on one worker (tests/conftest.py
+    CLUSTER_GROUPS); pytest 9.2 with pytest-xdist 3.8 silently stopped grouping, and cluster tests then ran side
+    by side on one cluster and disturbed each other."""
+    pytest.importorskip("xdist")
+    (tmp_path / "test_group.py").write_text(
+        "import os, pathlib, pytest\n"
+        "pytestmark = pytest.mark.xdist_group('one')\n"
+        "@pytest.mark.parametrize('i', range(6))\n"
+        "def test_x(i):\n"
+        "    pathlib.Path(f'w{i}').write_text(os.environ['PYTEST_XDIST_WORKER'])\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "3",
+            "--dist",
+            "loadgroup",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            os.devnull,
+            "test_group.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    workers = {p.read_text() for p in tmp_path.glob("w*")}
+    assert len(list(tmp_path.glob("w*"))) == 6
+    assert len(workers) == 1, f"one xdist group ran on several workers: {sorted(workers)}"
