@@ -118,7 +118,7 @@ def tests(session: nox.Session) -> None:
     env = {"PYTHONHASHSEED": "0"}
     full = session.python == FULL_PYTHON or bool(os.environ.get("HYDRAFLOW_FULL_SUITE"))
     if not full:
-        session.run("pytest", "-m", "not slow", *(session.posargs or ["-q"]), env=env)
+        session.run("pytest", "-m", "not slow", *(session.posargs or ["-q", "-n", "3"]), env=env)
         return
     _slurm_up(session)
     _multinode_up(session)

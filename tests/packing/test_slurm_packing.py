@@ -45,23 +45,23 @@ def _gpu_node() -> int:
     return int(gres.split(":")[-1].split("(")[0]) if gres.startswith("gpu:") else 0
 
 
-def test_48_jobs_in_4_tasks_make_48_runs_and_a_rerun_submits_nothing(tracked: Packed) -> None:
-    args = [*FAST, "hydra.launcher.jobs_per_task=12", "hydra.launcher.cpus_per_task=2", "a=range(48)"]
+def test_200_jobs_in_4_tasks_make_200_runs_and_a_rerun_submits_nothing(tracked: Packed) -> None:
+    args = [*FAST, "hydra.launcher.jobs_per_task=50", "hydra.launcher.cpus_per_task=2", "a=range(200)"]
     proc = tracked.run(SLURM, *args, timeout=900)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
     assert tracked.count("sbatch") == 1
     (script,) = tracked.scripts()
-    assert "#SBATCH --array=0-3\n" in script  # 4 array tasks of 12 jobs
-    assert "submitting 48 jobs in 4 tasks of up to 12 as 1 job array" in out
-    assert "hydraflow_slurm: 48/48 done, 0 failed" in out
+    assert "#SBATCH --array=0-3\n" in script  # 4 array tasks of 50 jobs
+    assert "submitting 200 jobs in 4 tasks of up to 50 as 1 job array" in out
+    assert "hydraflow_slurm: 200/200 done, 0 failed" in out
     con = sqlite3.connect(tracked.tmp / "mlflow.db")
     rows = con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
-    assert rows == [("FINISHED", 48)]
+    assert rows == [("FINISHED", 200)]
     pids = {p.name.split(".")[0]: p.read_text() for p in tracked.marks.iterdir()}
-    assert sorted(map(int, pids)) == list(range(48))
+    assert sorted(map(int, pids)) == list(range(200))
     # each job ran in its own forked process
-    assert len(set(pids.values())) == 48
+    assert len(set(pids.values())) == 200
     # the rerun: every job is FINISHED, nothing is submitted, each job returns its stored value
     tracked.reset_calls()
     proc = tracked.run(SLURM, *args, sweep="rerun", timeout=600)
@@ -69,9 +69,9 @@ def test_48_jobs_in_4_tasks_make_48_runs_and_a_rerun_submits_nothing(tracked: Pa
     assert proc.returncode == 0, out[-5000:]
     assert tracked.count("sbatch") == 0
     assert tracked.count("sacct") == 0
-    assert "48 of 48 jobs already have a FINISHED MLflow run: not launched" in out
+    assert "200 of 200 jobs already have a FINISHED MLflow run: not launched" in out
     assert "nothing to submit" in out
-    assert len(list(tracked.marks.iterdir())) == 48
+    assert len(list(tracked.marks.iterdir())) == 200
     assert not any((tracked.tmp / "rerun").glob("*/.hydra"))  # no job directory for a job not launched
 
 
