@@ -287,7 +287,7 @@ else:
     t, sel = med(lambda: runs.filter(model__lr=0.01, data__name=["a", "b"]), max(3, repeat))
     out["filter"] = t; out["selected"] = len(sel)
     t, agg = med(lambda: runs.group_by("model.name", "data.name").agg(n=len), max(3, repeat))
-    out["group_by"] = t; out["groups"] = agg.num_rows
+    out["group_by"] = t; out["groups"] = len(agg)
     t, _ = med(lambda: runs.to_arrow("status", "metrics.loss"), 1)  # first info access: whole batch
     out["info"] = t
 print(json.dumps(out))
