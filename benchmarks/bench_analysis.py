@@ -45,7 +45,8 @@ LAYOUT_VERSION = 1
 # ---------------------------------------------------------------------------------------- store generation
 
 
-def _config(i: int, rng: random.Random) -> dict:
+def run_config(i: int, rng: random.Random) -> dict[str, object]:
+    """The Hydra config of generated run ``i`` (also used by bench_server.py)."""
     return {
         "model": {
             "name": rng.choice(["mlp", "cnn", "rnn"]),
@@ -106,7 +107,7 @@ def generate(n: int) -> Path:
     for i in range(n):
         rid = uuid.UUID(int=rng.getrandbits(128)).hex
         run = exp / rid
-        cfg = _config(i, rng)
+        cfg = run_config(i, rng)
         start = t0 + i * 1000
         (run / "artifacts" / ".hydra").mkdir(parents=True)
         for sub in ("params", "metrics", "tags"):

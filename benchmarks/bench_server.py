@@ -36,28 +36,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench_analysis import run_config  # the same run configs as bench_analysis.py
+
 from hydraflow import settings
 
 CACHE = Path(settings.BENCH_DIR.text())  # HYDRAFLOW_BENCH_DIR
 EXPERIMENT = "bench_server"
 KEYS = ["model.name", "model.lr", "model.depth", "model.width", "data.name", "data.batch", "seed"]
 LAYOUT_VERSION = 1
-
-
-def _config(i: int, rng: random.Random) -> dict[str, object]:
-    return {
-        "model": {
-            "name": rng.choice(["mlp", "cnn", "rnn"]),
-            "lr": rng.choice([0.1, 0.01, 0.001]),
-            "depth": rng.randint(1, 8),
-            "width": rng.choice([64, 128, 256]),
-            "layers": [rng.randint(1, 9) for _ in range(3)],
-        },
-        "data": {"name": rng.choice(["a", "b", "c", "d"]), "batch": rng.choice([32, 64]), "root": "/data"},
-        "optim": {"name": "adam", "betas": [0.9, 0.999], "wd": 0.0},
-        "seed": i % 10,
-        "trainer": {"epochs": 10, "device": "cpu", "log_every": 50},
-    }
 
 
 def _flat(d: dict[str, object], prefix: str = "") -> dict[str, str]:
@@ -146,7 +132,7 @@ def populate(root: Path, n: int) -> None:
     start = int(time.time() * 1000) - n * 1000
     runs, tags, params = [], [], []
     for i in range(n):
-        cfg = _config(i, random.Random(i))
+        cfg = run_config(i, random.Random(i))
         run_id = uuid.uuid4().hex
         art = root / "mlartifacts" / "bench" / run_id / "artifacts" / ".hydra"
         art.mkdir(parents=True)
