@@ -7,7 +7,9 @@ Two measurements, each the median over fresh interpreter processes:
    modules imported and timed;
 2. *scan*: Hydra's own per-module import timings (``Plugins.instance().stats``) during a real plugin scan.
 
-Goal: the hydraflow sweeper adds < 30 ms beyond Hydra itself.
+Goal: the hydraflow sweeper adds < 30 ms beyond Hydra itself. Run it with bytecode compiled
+(``python -m compileall hydraflow hydra_plugins``; not with ``PYTHONDONTWRITEBYTECODE`` set on a fresh
+checkout, or the numbers include compiling the sources).
 
     python benchmarks/bench_plugin_scan.py [--runs N]
 """
@@ -32,8 +34,13 @@ ISOLATED = {
         "hydra_plugins.hydraflow_sweeper.config",
         "hydra_plugins.hydraflow_sweeper.sweeper",
     ],
+    "hydraflow launchers": [
+        "hydra_plugins.hydraflow_launcher",
+        "hydra_plugins.hydraflow_launcher.config",
+        "hydra_plugins.hydraflow_launcher.launcher",
+    ],
 }
-HEAVY = ("hydraflow.sweep", "mlflow", "submitit", "pyarrow", "pandas", "polars")
+HEAVY = ("hydraflow.sweep", "hydraflow.launch.config", "mlflow", "submitit", "pyarrow", "pandas", "polars")
 
 
 def isolated_ms(modules: list[str]) -> tuple[float, list[str]]:

@@ -41,7 +41,7 @@ class HydraflowSweeper(Sweeper):
         dry_run: bool = False,
         validate: bool = True,
     ) -> None:
-        """Store the settings of ``hydra.sweeper`` (see :class:`.config.HydraflowSweeperConf`)."""
+        """Store the settings of ``hydra.sweeper`` (see :class:`._conf.HydraflowSweeperConf`)."""
         super().__init__()
         self.max_batch_size = max_batch_size
         self.params = params
