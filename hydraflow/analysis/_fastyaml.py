@@ -258,6 +258,30 @@ class _Parser:
         return out
 
 
+def _odd_space(text: str) -> bool:
+    r"""Whether ``text`` has a BOM or whitespace other than space, tab and newline.
+
+    A few substring tests for ASCII text (what Hydra writes: 0.2 us against 2.8 us for the regex on a
+    240-byte config), the regex otherwise.
+
+    >>> [_odd_space(t) for t in ("a: 1\n", "a: 1\r\n", "a: \x0c1", "a: caf\u00e9\n", "a:\u00a01")]
+    [False, True, True, False, True]
+    >>> _odd_space("\ufeffa: 1")
+    True
+    """
+    if text.isascii():  # one `in` per character: a generator over _ODD_ASCII_SPACE costs 3x as much
+        return (
+            "\r" in text
+            or "\x0b" in text
+            or "\x0c" in text
+            or "\x1c" in text
+            or "\x1d" in text
+            or "\x1e" in text
+            or "\x1f" in text
+        )
+    return "\ufeff" in text or _ODD_SPACE.search(text) is not None
+
+
 def load(text: str | bytes) -> Any:
     """Parse Hydra-style YAML like ``yaml.safe_load``.
 
@@ -269,7 +293,7 @@ def load(text: str | bytes) -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise Unsupported(str(exc)) from None
-    if "\ufeff" in text or _ODD_SPACE.search(text):
+    if _odd_space(text):
         # \r line endings; NEL, LS, PS (line breaks in YAML 1.1); NBSP and the like, which str.strip()
         # removes but YAML keeps
         raise Unsupported("line endings / BOM / whitespace other than space, tab and newline")

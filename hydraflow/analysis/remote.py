@@ -74,6 +74,9 @@ _ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
 _lock = threading.Lock()
 _uris: dict[Path, str] = {}  # cache root -> the tracking URI as given (credentials included)
 _infos: dict[Path, RunInfo] = {}  # run dir -> info from the latest listing in this process
+# experiment dir (as a string) -> its cache root, None when it is not in the cache: every run of a load is
+# asked about, so the answer is kept per experiment (cleared when cache_root() registers a store)
+_roots: dict[str, Path | None] = {}
 
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -104,6 +107,7 @@ def cache_root(uri: str) -> Path:
     root = settings.artifact_cache_dir() / f"{slug}-{digest}"
     with _lock:
         _uris[root] = uri
+        _roots.clear()
     marker = root / MARKER
     if not marker.is_file():
         root.mkdir(parents=True, exist_ok=True)
@@ -127,10 +131,16 @@ def _root_marker(root: Path) -> str | None:
 
 
 def _root_of(run_dir: Path) -> Path | None:
-    root = run_dir.parent.parent
-    if root in _uris or _root_marker(root) is not None:
-        return root
-    return None
+    exp = os.path.dirname(os.fspath(run_dir))  # noqa: PTH120 - once per run of every load: no pathlib
+    try:
+        return _roots[exp]
+    except KeyError:
+        pass
+    root: Path | None = Path(exp).parent
+    if root not in _uris and _root_marker(root) is None:
+        root = None
+    _roots[exp] = root
+    return root
 
 
 def is_remote(run_dir: Path) -> bool:
