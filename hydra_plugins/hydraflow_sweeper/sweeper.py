@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.plugins.sweeper import Sweeper
@@ -67,6 +66,7 @@ class HydraflowSweeper(Sweeper):
 
         from hydraflow.hydra_adapter import arguments as args_
         from hydraflow.hydra_adapter.native import make_native_expander
+        from hydraflow.hydra_adapter.sweep_dir import SweepDir
         from hydraflow.hydra_adapter.validate import validate
 
         assert self.config is not None  # noqa: S101 - set by setup()
@@ -88,14 +88,19 @@ class HydraflowSweeper(Sweeper):
             self._print_dry_run(jobs, batch_size)
             return []
 
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        sweep_dir = SweepDir(self.config.hydra.sweep.dir)
+        sweep_dir.create(self.config)
 
         returns: list[Sequence[JobReturn]] = []
         initial_job_idx = 0
         for batch in jobs.batches(batch_size):
-            results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
+            try:
+                results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
+            except BaseException:
+                # a first batch that failed before anything ran (a refused job array): no empty sweep left
+                if initial_job_idx == 0 and sweep_dir.discard_if_untouched():
+                    log.info("Nothing ran: removed the sweep directory %s", sweep_dir.path)
+                raise
             for result in results:
                 _ = result.return_value  # raises if the job failed, as BasicSweeper does
             initial_job_idx += len(batch)

@@ -208,6 +208,9 @@ def run_batch(backend: Backend, batch: Batch, folder_root: Path) -> list[JobRetu
     finally:  # also when a submission was refused: every job is finished or cancelled by then
         with contextlib.suppress(OSError):
             Path(shared).unlink()
+        if not tracked:  # nothing was submitted: no empty results folder either
+            with contextlib.suppress(OSError):
+                _results_dir(shared).rmdir()
     results = dict(zip((num for num, _ in todo), ran, strict=True)) | skipped
     return [results[num] for num, _ in jobs]
 
@@ -223,11 +226,16 @@ def _submit_single(backend: Backend, shared: str, todo: list[Job], tracked: list
         _log_array(backend, submitted, chunk)
 
 
+def _results_dir(shared: str) -> Path:
+    """The folder of a packed batch's per-job result files, beside its shared pickle."""
+    return Path(shared).with_name(Path(shared).stem.replace("shared", "results"))
+
+
 def _submit_packed(
     backend: Backend, shared: str, todo: list[Job], per_task: int, tracked: list[_Tracked]
 ) -> None:
     """``per_task`` jobs per array task (:class:`~hydraflow.launch.packing.PackedTask`), a file each."""
-    results = Path(shared).with_name(Path(shared).stem.replace("shared", "results"))
+    results = _results_dir(shared)
     results.mkdir()
     fn = PackedTask(shared, str(results), TaskPlan.of(backend.conf, backend.name))
     groups = [todo[i : i + per_task] for i in range(0, len(todo), per_task)]

@@ -248,7 +248,8 @@ def _leftovers(folder: Path) -> list[str]:
 def test_a_refused_sbatch_is_one_line_and_leaves_nothing_queued_or_written(tmp_path: Path) -> None:
     sweep = Sweep(tmp_path)
     # refused at once: nothing submitted, nothing left in the submitit folder
-    out = sweep.run("a=105,106", env=_refusing_sbatch(tmp_path, accepted=0))
+    refusing = _refusing_sbatch(tmp_path, accepted=0)
+    out = sweep.run("a=105,106", env=refusing)
     text = out.stdout + out.stderr
     assert out.returncode == 1, text
     assert text.count(REFUSAL) == 1, text
@@ -256,6 +257,13 @@ def test_a_refused_sbatch_is_one_line_and_leaves_nothing_queued_or_written(tmp_p
     assert "sbatch: error:" not in text
     assert _leftovers(tmp_path / "submitit") == []
     assert not list(sweep.marks.iterdir())
+    # the hydraflow sweeper also takes back the sweep directory of a sweep that ran nothing
+    out = sweep.run("hydra/sweeper=hydraflow", "a=105,106", f"hydra.sweep.dir={tmp_path}/swept", env=refusing)
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text
+    assert text.count(REFUSAL) == 1, text
+    assert not (tmp_path / "swept").exists()
+    assert _leftovers(tmp_path / "submitit") == []
     # two arrays of 2 (max_array_size=2): the first is queued, the second refused, the first cancelled
     out = sweep.run("a=105,106,107", "hydra.launcher.max_array_size=2", env=_refusing_sbatch(tmp_path, 1))
     text = out.stdout + out.stderr
