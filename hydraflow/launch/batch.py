@@ -153,6 +153,7 @@ class _Tracked:
         ret = read_result(self.result)
         if ret.overrides is None:
             ret.overrides = self.overrides
+        remote.restore_traceback(ret)  # the job's traceback in its packed task, kept by the pool
         return ret
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from hydra.core.utils import JobReturn, JobStatus
 
+from hydraflow.launch import remote
 from hydraflow.launch.common import (
     JobFailedError,
     Progress,
@@ -365,6 +366,7 @@ class Pool:
             return JobReturn(overrides=child.overrides, status=JobStatus.FAILED, _return_value=error)
         if ret.overrides is None:
             ret.overrides = child.overrides
+        remote.restore_traceback(ret)
         return ret
 
     def _where(self, job_dir: str) -> str:
@@ -425,11 +427,13 @@ class Pool:
     ) -> dict[str, Any]:
         sweep_config = self.composer.compose(overrides, in_place=True)
         redirect_output = self.settings.redirect_output
+        logs: list[tuple[str, str]] = []
 
         def before_run(config: DictConfig) -> None:
             job_dir = job_output_dir(config)
             send_header(str(job_dir))
             if redirect_output:
+                logs.append((str(job_dir / "stdout.log"), str(job_dir / "stderr.log")))
                 _redirect_output(job_dir)
 
         ret = run_in_sweep(
@@ -444,6 +448,7 @@ class Pool:
             # stderr closed by the job: the result still goes back
             with contextlib.suppress(OSError, ValueError):
                 traceback.print_exception(ret._return_value, file=sys.stderr)  # noqa: SLF001
+            remote.keep_traceback(ret, logs[0] if logs else None)  # the launcher shows where it happened
         return return_payload(ret, job_num)
 
 

@@ -60,13 +60,17 @@ class RemoteTraceback(Exception):  # noqa: N818 - the text of a traceback, shown
         return f'\n"""\n{self.text.rstrip()}\n"""'
 
 
-def keep_traceback(ret: JobReturn, logs: tuple[str, str]) -> None:
-    """On the worker: store a failed job's traceback and log paths inside its exception (pickled with it)."""
+def keep_traceback(ret: JobReturn, logs: tuple[str, str] | None) -> None:
+    """On the worker: store a failed job's traceback and log paths inside its exception (pickled with it).
+
+    ``logs``: the job's stdout and stderr files (None when its output went to the launcher's terminal).
+    """
     error = ret._return_value  # noqa: SLF001
     if not isinstance(error, BaseException) or error.__traceback__ is None:
         return
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    text += f"logs of the job: {logs[0]} {logs[1]}\n"
+    if logs is not None:
+        text += f"logs of the job: {logs[0]} {logs[1]}\n"
     try:
         setattr(error, _ATTRIBUTE, text)
     except (AttributeError, TypeError):  # an exception without a __dict__: its message still goes back

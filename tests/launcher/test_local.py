@@ -95,6 +95,18 @@ def test_a_failing_job_fails_alone(tmp_path: Path, mode: str, expected: str) -> 
     assert "4/4 done, 1 failed" in proc.stdout
 
 
+def test_a_raising_job_shows_its_own_traceback_and_logs(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "+a=0,1", "+mode=raise")
+    assert proc.returncode != 0
+    job_dir = tmp_path / "sweep" / "1"
+    # the traceback from inside the job's process (the app's frame and source line), then Hydra's
+    assert f'File "{tmp_path / "app.py"}", line ' in proc.stderr, proc.stderr
+    assert '    raise ValueError("a is one")\n' in proc.stderr
+    logs = f"logs of the job: {job_dir / 'stdout.log'} {job_dir / 'stderr.log'}"
+    assert f"ValueError: a is one\n{logs}\n" in proc.stderr
+    assert "The above exception was the direct cause of the following exception" in proc.stderr
+
+
 def test_timeout_kills_only_the_slow_job(tmp_path: Path) -> None:
     t0 = time.monotonic()
     proc = _run(

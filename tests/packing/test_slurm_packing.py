@@ -278,6 +278,10 @@ def test_packed_job_directories_hold_their_own_logs(packed: Packed) -> None:
     log_path = packed.tmp / "sweep" / "1" / "stderr.log"
     assert f"#1 FAILED: ValueError: a is one (log: {log_path})" in out
     assert "ValueError: a is one" in log_path.read_text()
+    # the job's own traceback, as it happened in its packed task, with its source line and its logs
+    assert f'File "{packed.tmp / "app.py"}", line ' in out, out
+    assert '    raise ValueError("a is one")\n' in out
+    assert f"ValueError: a is one\nlogs of the job: {log_path.with_name('stdout.log')} {log_path}\n" in out
     for a in range(4):
         job_dir = packed.tmp / "sweep" / str(a)
         assert f"job says a={a}" in (job_dir / "stdout.log").read_text()
