@@ -299,7 +299,7 @@ def _wait(backend: Backend, tracked: list[_Tracked]) -> list[JobReturn]:  # noqa
                         tracked[i].task.job_id,
                         states.get(tracked[i].task.job_id, "not known to the scheduler yet"),
                     )
-            _count_finished(tracked, remaining, results, progress)
+            _count_finished(tracked, remaining, results, progress, states, recount=False)
             if not remaining:
                 break
             # 2. the scheduler: one query for the whole batch, backing off like submitit's watcher
@@ -438,18 +438,29 @@ def _count_finished(
     remaining: set[int],
     results: list[JobReturn | None],
     progress: Progress,
-    states: dict[str, str] | None = None,
+    states: dict[str, str],
+    *,
+    recount: bool = True,
 ) -> None:
-    for i in sorted(remaining):
+    """Count the jobs whose result is in; the running count from ``states`` less the jobs that just ended.
+
+    Results come in between scheduler queries: a job counted running at the last query that has its result
+    now is not counted running any more (the line never says ``3/3 done, 2 running``). ``recount=False``:
+    the running count is computed only when a job finished.
+    """
+    finished = [i for i in sorted(remaining) if results[i] is not None]
+    remaining.difference_update(finished)
+    if not finished and not recount:
+        progress.update()
+        return
+    running = _running(tracked, remaining, states)
+    for i in finished:
         ret = results[i]
-        if ret is None:
-            continue
-        remaining.discard(i)
-        failed = ret.status != JobStatus.COMPLETED
-        if failed:
+        failed = ret is not None and ret.status != JobStatus.COMPLETED
+        if ret is not None and failed:
             log.warning("%s", failure_line(tracked[i].num, ret))
-        progress.job_done(failed=failed, running=None if remaining else 0)
-    progress.update(running=None if states is None else _running(tracked, remaining, states))
+        progress.job_done(failed=failed, running=running)
+    progress.update(running=running)
 
 
 def _load_result(job: Any, overrides: list[str], job_num: int) -> JobReturn:

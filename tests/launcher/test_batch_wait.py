@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
 
+from hydraflow.launch import batch
 from hydraflow.launch.batch import Backend, _Tracked, _wait
 from hydraflow.launch.config import QueueConfig
 
@@ -150,3 +151,28 @@ def test_a_failed_result_counts_once_the_job_is_over(tmp_path: Path, final: str)
     assert ret.status == JobStatus.FAILED
     assert isinstance(ret._return_value, ValueError)
     assert script.calls == 2
+
+
+def test_the_running_count_drops_when_a_result_comes_in_between_queries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    class Recorder(batch.Progress):
+        def job_done(self, *, failed: bool, running: int | None = None) -> None:
+            super().job_done(failed=failed, running=running)
+            seen.append((self.done, self.running))
+
+    monkeypatch.setattr(batch, "Progress", Recorder)
+    first, second = _job(tmp_path, "7_0"), _job(tmp_path, "7_1")
+    both = {"7_0": "RUNNING", "7_1": "RUNNING"}
+    script = Script(
+        [
+            (both, {}, lambda: _write(first, JobStatus.COMPLETED, 1)),  # the scheduler still says RUNNING
+            (both, {}, None),
+            (both, {}, lambda: _write(second, JobStatus.COMPLETED, 2)),
+        ]
+    )
+    rets = _wait(_backend(script), [_Tracked(0, ["a=0"], first), _Tracked(1, ["a=1"], second)])
+    assert [r.return_value for r in rets] == [1, 2]
+    assert seen == [(1, 1), (2, 0)]  # never "1/2 done, 2 running"
