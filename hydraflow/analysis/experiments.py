@@ -47,20 +47,10 @@ def _names_default(experiment_names: ExperimentNames) -> bool:
     return DEFAULT_EXPERIMENT in list(experiment_names)
 
 
-def iter_experiments(
-    experiment_names: ExperimentNames = None, *, tracking_uri: str | os.PathLike[str] | None = None
-) -> Iterator[tuple[str, Path]]:
-    """``(name, directory)`` of the active experiments whose name matches, in id order.
-
-    The directory is the experiment's artifact location on this machine, which holds its run directories;
-    an experiment whose artifacts are elsewhere (an ``mlflow server`` proxying them) is skipped with a
-    :class:`CorruptRunWarning`.
-
-    Args:
-        experiment_names: Names or :mod:`fnmatch` patterns (a string or a list), or a predicate on the name;
-            None: every experiment but ``Default``.
-        tracking_uri: The store; default: MLflow's active tracking URI.
-    """
+def _listed(
+    experiment_names: ExperimentNames, tracking_uri: str | os.PathLike[str] | None
+) -> Iterator[tuple[str, Path | str]]:
+    """``(name, artifact location)`` of the active experiments whose name matches, in id order."""
     store = parse_store(tracking_uri)
     match = experiment_matcher(experiment_names)
     keep_default = _names_default(experiment_names)
@@ -72,19 +62,43 @@ def iter_experiments(
     else:
         found = client.iter_experiments(store.uri, include_deleted=False)
     for name, location in found:
-        if (name == DEFAULT_EXPERIMENT and not keep_default) or not match(name):
-            continue
+        if (name != DEFAULT_EXPERIMENT or keep_default) and match(name):
+            yield name, location
+
+
+def iter_experiments(
+    experiment_names: ExperimentNames = None, *, tracking_uri: str | os.PathLike[str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """``(name, directory)`` of the active experiments whose name matches, in id order.
+
+    The directory is the experiment's artifact location on this machine, which holds its run directories;
+    an experiment whose artifacts are elsewhere (an ``mlflow server`` proxying them) has none here and is
+    skipped with a :class:`CorruptRunWarning` (its runs: :func:`hydraflow.analysis.iter_run_dirs`; its
+    name: :func:`get_experiment_names`).
+
+    Args:
+        experiment_names: Names or :mod:`fnmatch` patterns (a string or a list), or a predicate on the name;
+            None: every experiment but ``Default``.
+        tracking_uri: The store; default: MLflow's active tracking URI.
+    """
+    for name, location in _listed(experiment_names, tracking_uri):
         path = location if isinstance(location, Path) else local_path(location)
         if path is None:
-            msg = f"artifacts of experiment {name!r} are not on this machine ({location}); skipped"
+            msg = (
+                f"artifacts of experiment {name!r} are not on this machine ({location}); skipped "
+                "(iter_run_dirs reads its runs from the server)"
+            )
             warnings.warn(msg, CorruptRunWarning, stacklevel=3)
             continue
         yield name, path
 
 
 def get_experiment_names(*, tracking_uri: str | os.PathLike[str] | None = None) -> list[str]:
-    """The names of the active experiments of the store (``Default`` left out), in id order."""
-    return [name for name, _ in iter_experiments(tracking_uri=tracking_uri)]
+    """The names of the active experiments of the store (``Default`` left out), in id order.
+
+    Every experiment the store has, wherever its artifacts are (an ``mlflow server`` proxying them too).
+    """
+    return [name for name, _ in _listed(None, tracking_uri)]
 
 
 def iter_experiment_dirs(

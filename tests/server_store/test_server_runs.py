@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hydraflow.analysis import CorruptRunWarning, Run, iter_run_dirs
+from hydraflow.analysis import CorruptRunWarning, Run, get_experiment_names, iter_experiments, iter_run_dirs
 
 GRID = ["model.lr=0.1,0.01", "seed=0,1,2"]
 
@@ -77,6 +77,10 @@ def test_second_load_reads_the_cache(server, app) -> None:
     assert list(index.glob("index/*.parquet"))
     two = _load(a, index=index)
     assert sorted(r.get("seed") for r in two) == sorted(r.get("seed") for r in one) == [0, 1, 2, 3]
+    # the experiment is named although its artifacts are on the server; it has no directory here
+    assert a.name in get_experiment_names(tracking_uri=a.uri)
+    with pytest.warns(CorruptRunWarning, match=f"artifacts of experiment '{a.name}' are not on this machine"):
+        assert a.name not in [name for name, _ in iter_experiments(a.name, tracking_uri=a.uri)]
 
 
 def test_artifacts_on_demand(server, app) -> None:
