@@ -249,18 +249,30 @@ def db_group_app(tmp_path: Path, run_python):
 SERVERS_PLUGIN = "hydraflow_test_servers"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Register tests/_servers.py as the plugin ``hydraflow_test_servers`` (its fixtures serve every test).
+def _load_helpers() -> None:
+    """Load the helper modules of ``tests/`` (not a package) under their names in ``sys.modules``.
 
-    Registered under that name in ``sys.modules`` too, so test modules can ``import hydraflow_test_servers``.
+    Test modules and the conftest files below this one ``import hydraflow_test_servers`` (tests/_servers.py:
+    MLflow servers, PostgreSQL) and ``import hydraflow_test_controller`` (tests/_controller.py: a Hydra app
+    run as a subprocess with its scheduler commands counted). Done when this file is imported, which pytest
+    does before any conftest file below it.
     """
+    for name, filename in ((SERVERS_PLUGIN, "_servers.py"), ("hydraflow_test_controller", "_controller.py")):
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / filename)
+            assert spec is not None
+            assert spec.loader is not None
+            module = sys.modules[name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+
+
+_load_helpers()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register tests/_servers.py as the plugin ``hydraflow_test_servers`` (its fixtures serve every test)."""
     if config.pluginmanager.get_plugin(SERVERS_PLUGIN) is None:
-        spec = importlib.util.spec_from_file_location(SERVERS_PLUGIN, ROOT / "tests" / "_servers.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = sys.modules[SERVERS_PLUGIN] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        config.pluginmanager.register(module, SERVERS_PLUGIN)
+        config.pluginmanager.register(sys.modules[SERVERS_PLUGIN], SERVERS_PLUGIN)
 
 
 @pytest.fixture

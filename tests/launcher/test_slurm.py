@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import stat
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hydraflow_test_controller import AppController, wait_for
 
 from hydraflow.launch.config import SlurmConfig
 from hydraflow.launch.slurm.queries import (
@@ -70,82 +70,21 @@ def _sacct_states(array: str) -> dict[str, str]:
     return parse_job_states(out)
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-class Controller:
+class Controller(AppController):
     """A Hydra app using hydraflow_slurm, run as a real subprocess; sbatch/sacct calls counted via PATH."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.tmp = tmp_path
-        self.marks = tmp_path / "marks"
-        self.marks.mkdir()
-        self.app = tmp_path / "app.py"
-        self.app.write_text(APP)
-        self.calls = tmp_path / "calls.log"
-        bindir = tmp_path / "bin"
-        bindir.mkdir()
-        for tool in ("sbatch", "sacct", "squeue", "scancel"):
-            real = subprocess.run(["which", tool], capture_output=True, text=True, check=True).stdout.strip()
-            wrapper = bindir / tool
-            wrapper.write_text(f'#!/bin/sh\necho {tool} >> "{self.calls}"\nexec {real} "$@"\n')
-            wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-        self.env = {
-            **os.environ,
-            "MARKS": str(self.marks),
-            "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-            "HYDRA_FULL_ERROR": "1",
-        }
-
-    def cmd(self, *args: str) -> list[str]:
-        return [
-            sys.executable,
-            str(self.app),
-            "-m",
-            "hydra/launcher=hydraflow_slurm",
-            f"hydra.sweep.dir={self.tmp}/sweep",
-            *FAST,
-            *args,
-        ]
-
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.cmd(*args),
-            cwd=self.tmp,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        super().__init__(
+            tmp_path,
+            APP,
+            tools=("sbatch", "sacct", "squeue", "scancel"),
+            fixed=["hydra/launcher=hydraflow_slurm", *FAST],
+            env={"HYDRA_FULL_ERROR": "1"},
         )
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.cmd(*args),
-            cwd=self.tmp,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def count(self, tool: str) -> int:
-        if not self.calls.exists():
-            return 0
-        return self.calls.read_text().split().count(tool)
 
     def job_id(self, a: int, run: int = 0) -> str:
-        mark = self.marks / f"{a}.start.{run}"
-        _wait_for(mark.exists, 180, f"job a={a} to start")
-        return mark.read_text().split()[0]
+        """The SLURM id of job ``a`` once it has started (its ``run``-th start)."""
+        return self.started(a, run).split()[0]
 
 
 @pytest.mark.slurm
@@ -180,7 +119,7 @@ def test_sweep_is_one_array_with_outputs_and_return_values(hydra_sweep_runner, t
     # no "%3" throttle: SLURM starts a throttled array's tasks only on its periodic pass, not when one ends
     assert "#SBATCH --array=0-2\n" in script
     expected = {f"{array}_{k}": "COMPLETED" for k in range(3)}
-    _wait_for(lambda: _sacct_states(array) == expected, 30, "sacct to record 3 completed tasks of one array")
+    wait_for(lambda: _sacct_states(array) == expected, 30, "sacct to record 3 completed tasks of one array")
 
 
 @pytest.mark.slurm
@@ -225,8 +164,8 @@ def test_interrupting_the_controller_cancels_the_sweep(tmp_path: Path, signum: i
         squeue = subprocess.run(["squeue", "-h", "-j", array], capture_output=True, text=True, check=False)
         return squeue.stdout.strip() == ""
 
-    _wait_for(left_queue, 30, f"array {array} to leave the queue")
-    states = _wait_for(lambda: (s := _sacct_states(array)) and len(s) == 3 and s, 30, "sacct to list 3 tasks")
+    wait_for(left_queue, 30, f"array {array} to leave the queue")
+    states = wait_for(lambda: (s := _sacct_states(array)) and len(s) == 3 and s, 30, "sacct to list 3 tasks")
     assert set(states.values()) == {"CANCELLED"}, states
 
 

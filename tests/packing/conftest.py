@@ -9,18 +9,14 @@ when it ends: JSON with its CPU affinity, GPU variables, task id, restart count 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import stat
-import subprocess
-import sys
 import textwrap
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hydraflow_test_controller import AppController
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 FAST = ["hydra.launcher.poll_interval_s=0.25", "hydra.launcher.progress=log"]
@@ -98,54 +94,16 @@ TRACKED_APP = textwrap.dedent(
 )
 
 
-@dataclass
-class Packed:
-    """The app in ``tmp``; :meth:`run` / :meth:`popen` run it with a launcher and its arguments."""
-
-    tmp: Path
-    app: Path
-    marks: Path
-    calls: Path
-    env: dict[str, str]
-
-    def cmd(self, launcher: str, *args: str, sweep: str = "sweep") -> list[str]:
-        return [
-            sys.executable,
-            str(self.app),
-            "-m",
-            f"hydra/launcher={launcher}",
-            f"hydra.sweep.dir={self.tmp / sweep}",
-            *args,
-        ]
+class Packed(AppController):
+    """The app in ``tmp``; :meth:`run` / :meth:`popen` run it with a launcher (its name) and its arguments."""
 
     def run(
         self, launcher: str, *args: str, sweep: str = "sweep", timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.cmd(launcher, *args, sweep=sweep),
-            cwd=self.tmp,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return super().run(f"hydra/launcher={launcher}", *args, sweep=sweep, timeout=timeout)
 
     def popen(self, launcher: str, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.cmd(launcher, *args),
-            cwd=self.tmp,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def count(self, tool: str) -> int:
-        return self.calls.read_text().split().count(tool) if self.calls.exists() else 0
-
-    def reset_calls(self) -> None:
-        self.calls.unlink(missing_ok=True)
+        return super().popen(f"hydra/launcher={launcher}", *args)
 
     def starts(self) -> list[dict[str, Any]]:
         """Every job start recorded, in (a, run) order."""
@@ -154,9 +112,6 @@ class Packed:
     def done(self) -> list[dict[str, Any]]:
         """Every job end recorded (with start and end times), in (a, run) order."""
         return [json.loads(p.read_text()) for p in sorted(self.marks.glob("*.done.*"), key=_mark_key)]
-
-    def scripts(self) -> list[str]:
-        return [p.read_text() for p in sorted((self.tmp / "sweep").rglob("*_submission.sh"))]
 
     def task_logs(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted((self.tmp / "sweep").rglob("*_log.err")))
@@ -167,31 +122,14 @@ def _mark_key(path: Path) -> tuple[int, int]:
     return int(a), int(run)
 
 
-def _wrappers(bindir: Path, calls: Path, extra_path: str = "") -> None:
-    bindir.mkdir()
-    search = f"{extra_path}{os.pathsep}{os.environ['PATH']}" if extra_path else os.environ["PATH"]
-    for tool in TOOLS:
-        real = shutil.which(tool, path=search)
-        if real is None:
-            continue
-        wrapper = bindir / tool
-        wrapper.write_text(f'#!/bin/sh\necho {tool} >> "{calls}"\nexec "{real}" "$@"\n')
-        wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-
-
 def make_packed(tmp_path: Path, source: str = APP, extra_path: str = "") -> Packed:
     """The app ``source`` in ``tmp_path`` with counting wrappers (``extra_path``: where PBS's commands are)."""
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    app = tmp_path / "app.py"
-    app.write_text(source)
-    calls = tmp_path / "calls.log"
-    bindir = tmp_path / "bin"
-    _wrappers(bindir, calls, extra_path)
-    path = os.pathsep.join(p for p in (str(bindir), extra_path, os.environ["PATH"]) if p)
-    env = {**os.environ, "MARKS": str(marks), "PATH": path, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return Packed(tmp_path, app, marks, calls, env)
+    env: dict[str, str | None] = {
+        "HYDRA_FULL_ERROR": "1",
+        "PYTHONUNBUFFERED": "1",
+        "MLFLOW_TRACKING_URI": None,
+    }
+    return Packed(tmp_path, source, tools=TOOLS, extra_path=extra_path, env=env)
 
 
 @pytest.fixture

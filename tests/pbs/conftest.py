@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hydraflow_test_controller import AppController, wait_for
 
 from hydraflow.launch.pbs import PBSJob, TorqueJob
 
@@ -87,83 +85,22 @@ def qstat_records(*ids: str) -> dict[str, dict[str, Any]]:
     return json.loads(proc.stdout or "{}").get("Jobs", {})
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-class Controller:
+class Controller(AppController):
     """A Hydra app using ``hydraflow_pbs`` run as a real subprocess; PBS client calls counted through PATH."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.tmp = tmp_path
-        self.marks = tmp_path / "marks"
-        self.marks.mkdir()
-        self.app = tmp_path / "app.py"
-        self.app.write_text(APP)
-        self.calls = tmp_path / "calls.log"
-        bindir = tmp_path / "bin"
-        bindir.mkdir()
-        for tool in TOOLS:
-            wrapper = bindir / tool
-            wrapper.write_text(f'#!/bin/sh\necho {tool} >> "{self.calls}"\nexec "{PBS_BIN / tool}" "$@"\n')
-            wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-        self.env = {
-            **os.environ,
-            "MARKS": str(self.marks),
-            "PATH": f"{bindir}{os.pathsep}{PBS_BIN}{os.pathsep}{os.environ['PATH']}",
-        }
-        self.env.pop("HYDRA_FULL_ERROR", None)  # errors are checked as users see them
-
-    def cmd(self, *args: str) -> list[str]:
-        return [
-            sys.executable,
-            str(self.app),
-            "-m",
-            "hydra/launcher=hydraflow_pbs",
-            f"hydra.sweep.dir={self.tmp}/sweep",
-            *FAST,
-            *args,
-        ]
-
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.cmd(*args),
-            cwd=self.tmp,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        super().__init__(
+            tmp_path,
+            APP,
+            tools=TOOLS,
+            fixed=["hydra/launcher=hydraflow_pbs", *FAST],
+            extra_path=str(PBS_BIN),
+            env={"HYDRA_FULL_ERROR": None},  # errors are checked as users see them
         )
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.cmd(*args),
-            cwd=self.tmp,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def count(self, tool: str) -> int:
-        return self.calls.read_text().split().count(tool) if self.calls.exists() else 0
 
     def job_id(self, a: int, run: int = 0, timeout: float = 180) -> str:
         """The PBS id (``12[3].pbshost``) of job ``a`` once it has started (its ``run``-th start)."""
-        mark = self.marks / f"{a}.start.{run}"
-        wait_for(mark.exists, timeout, f"job a={a} to start")
-        return mark.read_text().strip()
-
-    def scripts(self) -> list[str]:
-        return [p.read_text() for p in sorted((self.tmp / "sweep").rglob("*_submission.sh"))]
+        return self.started(a, run, timeout).strip()
 
 
 @pytest.fixture
