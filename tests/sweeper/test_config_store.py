@@ -126,22 +126,21 @@ def test_hydra_still_type_checks_the_fields(tmp_path: Path) -> None:
             """
         )
     )
-    bad = subprocess.run(
-        [sys.executable, str(app), "hydra/launcher=hydraflow_local", "hydra.launcher.n_jobs=abc"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert bad.returncode == 1
-    assert "Value 'abc' of type 'str' could not be converted to Integer" in bad.stderr
-    assert "job ran" not in bad.stdout
-    bad_sweeper = subprocess.run(
-        [sys.executable, str(app), "hydra/sweeper=hydraflow", "hydra.sweeper.dry_run=maybe"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert bad_sweeper.returncode == 1
-    assert "Value 'maybe' is not a valid bool" in bad_sweeper.stderr
+    for choice, setting, message in (
+        (
+            "hydra/launcher=hydraflow_local",
+            "hydra.launcher.n_jobs=abc",
+            "Value 'abc' of type 'str' could not",
+        ),
+        ("hydra/sweeper=hydraflow", "hydra.sweeper.dry_run=maybe", "Value 'maybe' is not a valid bool"),
+    ):
+        bad = subprocess.run(
+            [sys.executable, str(app), choice, setting],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert bad.returncode == 1, (setting, bad.stderr)
+        assert message in bad.stderr
+        assert "job ran" not in bad.stdout
