@@ -281,8 +281,10 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> Any:
     is free and then writes the experiment, so two jobs could both create it (measured: 2 of 10 trials of 8
     processes made two experiments of one name, and dedup then missed the runs of the other). A store that
     refuses a duplicate name itself (sqlite, a server) only makes the loser read the winner's experiment.
-    A server is checked first (:func:`hydraflow.store.server.check_server`); a PostgreSQL store gets its tag
-    index (:func:`index_postgres_tags`).
+    A server refuses a duplicate name for all its clients, on any node, so its jobs take no lock (one in each
+    node's temp dir would serialise nothing across nodes, and only make a job wait in its log). A server is
+    checked first (:func:`hydraflow.store.server.check_server`); a PostgreSQL store gets its tag index
+    (:func:`index_postgres_tags`).
 
     Raises:
         StoreError: A server cannot be reached or refuses the request.
@@ -293,10 +295,12 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> Any:
     if exp is not None:
         _index_store(uri)
         return exp
-    directory = lock_dir(uri, None)
     key = hashlib.sha256(name.encode()).hexdigest()[:32]
     for _ in range(20):
-        with fingerprint_lock(directory, f"experiment-{key}"):
+        serialised: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if parse_store(uri).kind != "server":
+            serialised = fingerprint_lock(lock_dir(uri, None), f"experiment-{key}")
+        with serialised:
             exp = _active_experiment(client, name)
             if exp is not None:
                 _index_store(uri)

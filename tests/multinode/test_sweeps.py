@@ -227,11 +227,12 @@ class SweepLab:
         return found
 
     def lock_waiters(self, sweep: str) -> list[str]:
-        """The job logs (scheduler stderr) of this sweep's jobs that say they wait for a fingerprint lock."""
+        """The lines of this sweep's job logs (scheduler stderr) that say they wait for a fingerprint lock."""
         return [
-            log.read_text(errors="replace")
+            line
             for log in (self.mn.workdir / sweep / ".submitit").glob("*/*_log.*")
-            if "waiting for the lock" in log.read_text(errors="replace")
+            for line in log.read_text(errors="replace").splitlines()
+            if "waiting for the lock" in line
         ]
 
     def store_runs(self) -> list[Any]:
@@ -411,7 +412,10 @@ def _slurmd_killed(mn: Any, mn_nodes: Any, lab: SweepLab) -> None:
     waiting = mn.wait_for(lambda: len(w := lab.lock_waiters("sweep")) == 2 and w, 120, "two lock waiters")
     t_waiting = time.monotonic()
     assert all(f"held by {victim} pid" in text for text in waiting), waiting
-    assert all(str(mn.workdir / ".hydraflow-locks") in text for text in waiting), "locks on the shared fs"
+    assert all(str(mn.workdir / ".hydraflow-locks") in text for text in waiting), (
+        "locks on the shared fs",
+        waiting,
+    )
     assert mn_nodes.job_pids(victim), "the stale copies still run on the node SLURM gave up on"
 
     lab.release(kept)  # this stale copy finishes its run: its new copy must skip it
