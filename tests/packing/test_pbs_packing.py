@@ -6,6 +6,7 @@ affinity, the walltime warning requeueing only unfinished jobs, a rerun that que
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -58,8 +59,9 @@ def test_48_jobs_in_4_tasks_make_48_runs_and_a_rerun_queues_nothing(tracked: Pac
     (script,) = tracked.scripts()
     assert "#PBS -J 0-3" in script
     assert "submitting 48 jobs in 4 tasks of up to 12 as 1 job array" in out
-    con = sqlite3.connect(tracked.tmp / "mlflow.db")
-    assert con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall() == [("FINISHED", 48)]
+    with contextlib.closing(sqlite3.connect(tracked.tmp / "mlflow.db")) as con:
+        rows = con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
+    assert rows == [("FINISHED", 48)]
     assert len(list(tracked.marks.iterdir())) == 48
     tracked.reset_calls()
     proc = tracked.run(PBS, *args, sweep="rerun", timeout=600)

@@ -7,6 +7,7 @@ task, its restart count. Controllers are real subprocesses; ``sbatch`` calls are
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -55,8 +56,8 @@ def test_200_jobs_in_4_tasks_make_200_runs_and_a_rerun_submits_nothing(tracked: 
     assert "#SBATCH --array=0-3\n" in script  # 4 array tasks of 50 jobs
     assert "submitting 200 jobs in 4 tasks of up to 50 as 1 job array" in out
     assert "hydraflow_slurm: 200/200 done, 0 failed" in out
-    con = sqlite3.connect(tracked.tmp / "mlflow.db")
-    rows = con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
+    with contextlib.closing(sqlite3.connect(tracked.tmp / "mlflow.db")) as con:
+        rows = con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
     assert rows == [("FINISHED", 200)]
     pids = {p.name.split(".")[0]: p.read_text() for p in tracked.marks.iterdir()}
     assert sorted(map(int, pids)) == list(range(200))
