@@ -9,7 +9,7 @@ per process. What Hydra then sees is exactly what ``ConfigStore.store`` would ha
 
 Only the standard library, OmegaConf and Hydra's public ``hydra.core.config_store`` are imported here. The
 entries go into ``ConfigStore.repo`` (the store's own table) as a :class:`LazyConfigNode`, a ``ConfigNode``
-whose ``node`` is built on first read; ``tests/hydra_adapter/test_config_store.py`` checks this against Hydra.
+whose ``node`` is built on first read; ``tests/sweeper/test_config_store.py`` checks this against Hydra.
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ class LazyConfigNode(ConfigNode):
     def __init__(self, *, name: str, schema: Schema, group: str | None, provider: str | None) -> None:
         """An entry named ``name`` (``<config>.yaml``) of ``group``; ``schema()`` returns its dataclass."""
         self._schema = schema
-        self._node: DictConfig | None = None
-        # the node is not built here: ``None`` goes to the setter below
+        self._node: DictConfig | None  # the node is not built here: ``None`` goes to the setter below
         super().__init__(name=name, node=None, group=group, package=None, provider=provider)  # type: ignore[arg-type]
 
     @property

@@ -448,16 +448,15 @@ def _count_finished(
     now is not counted running any more (the line never says ``3/3 done, 2 running``). ``recount=False``:
     the running count is computed only when a job finished.
     """
-    finished = [i for i in sorted(remaining) if results[i] is not None]
-    remaining.difference_update(finished)
+    finished = [(i, ret) for i in sorted(remaining) if (ret := results[i]) is not None]
+    remaining.difference_update(i for i, _ in finished)
     if not finished and not recount:
         progress.update()
         return
     running = _running(tracked, remaining, states)
-    for i in finished:
-        ret = results[i]
-        failed = ret is not None and ret.status != JobStatus.COMPLETED
-        if ret is not None and failed:
+    for i, ret in finished:
+        failed = ret.status != JobStatus.COMPLETED
+        if failed:
             log.warning("%s", failure_line(tracked[i].num, ret))
         progress.job_done(failed=failed, running=running)
     progress.update(running=running)

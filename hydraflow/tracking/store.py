@@ -296,10 +296,11 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> Any:
         _index_store(uri)
         return exp
     key = hashlib.sha256(name.encode()).hexdigest()[:32]
+    directory = None if parse_store(uri).kind == "server" else lock_dir(uri, None)
     for _ in range(20):
         serialised: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-        if parse_store(uri).kind != "server":
-            serialised = fingerprint_lock(lock_dir(uri, None), f"experiment-{key}")
+        if directory is not None:
+            serialised = fingerprint_lock(directory, f"experiment-{key}")
         with serialised:
             exp = _active_experiment(client, name)
             if exp is not None:
